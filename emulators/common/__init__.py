@@ -1,0 +1,1 @@
+"""Parts both emulators share: clock, fault injection, call counters, control routes, TLS, server."""

@@ -1,0 +1,81 @@
+"""Run an emulator's ASGI app under uvicorn on a socket it binds itself (so port 0 works) and
+publish where it listens in a ready file."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from emulators.common.control import TRANSPORT_KEY
+from emulators.common.tls import TlsFiles
+
+
+class TransportExposingProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, with the connection's transport in ``scope["extensions"]`` so the
+    fault middleware can reset a connection or drop a response."""
+
+    def on_message_begin(self) -> None:
+        """Start a request and expose the transport to the app."""
+        super().on_message_begin()
+        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[typeddict-unknown-key]
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` (``port`` 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def write_ready_file(path: Path, info: dict[str, Any]) -> None:
+    """Write ``info`` as JSON to ``path`` atomically."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, path)
+
+
+def serve(
+    app: Any,
+    sock: socket.socket,
+    *,
+    tls: TlsFiles | None,
+    ready_file: Path,
+    info: dict[str, Any],
+    log_level: str = "warning",
+) -> None:
+    """Serve ``app`` on the bound ``sock`` until interrupted.
+
+    Args:
+        app: the ASGI application.
+        sock: a socket from :func:`bind_socket`.
+        tls: certificate files for HTTPS, or ``None`` for plain HTTP.
+        ready_file: written (with ``info`` and the pid) once the socket listens; removed on exit.
+        info: what clients need to know: URLs, CA path, port.
+        log_level: uvicorn's log level.
+    """
+    config = uvicorn.Config(
+        app,
+        http=TransportExposingProtocol,
+        ssl_certfile=str(tls.server_cert) if tls else None,
+        ssl_keyfile=str(tls.server_key) if tls else None,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    write_ready_file(ready_file, {**info, "pid": os.getpid()})
+    try:
+        server.run(sockets=[sock])
+    finally:
+        ready_file.unlink(missing_ok=True)
