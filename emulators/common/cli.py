@@ -15,7 +15,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_port: int, 
         "--port", type=int, default=default_port, help=f"port to listen on; 0 picks a free one (default {default_port})"
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=Path(default_data_dir), help=f"where records persist (default {default_data_dir})"
+        "--data-dir", type=Path, default=Path(default_data_dir),
+        help=f"where records persist (default {default_data_dir})",
     )
     parser.add_argument(
         "--seed", choices=["demo", "none"], default="none",

@@ -23,7 +23,7 @@ class TransportExposingProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         """Start a request and expose the transport to the app."""
         super().on_message_begin()
-        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[typeddict-unknown-key]
+        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[dict-item]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -1,0 +1,92 @@
+"""The small protocol every system adapter (Salesforce, ERP) offers the sync engine.
+
+Tasks never call SOQL or SOAP directly: they read pages of changed records, read records by keys,
+write batches idempotently (upsert by external id), delete batches and read deletions, through
+this protocol. Record-level failures come back as :class:`WriteResult` with an error; whole-call
+failures raise :class:`tandem.errors.RetryableSyncError` or :class:`tandem.errors.FatalSyncError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of writing (or deleting) one record of a batch.
+
+    Attributes:
+        key: the caller's key for the record: its external id for an upsert, its id for a delete.
+        id: the record's id in the target system, when known.
+        created: True when an upsert created the record rather than updating it.
+        error_code: the system's error code when the record failed, else ``None``.
+        error_message: the system's message when the record failed (no field values).
+    """
+
+    key: str
+    id: str | None
+    created: bool = False
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the record was written."""
+        return self.error_code is None
+
+
+@dataclass(frozen=True)
+class DeletedRecord:
+    """A record deleted in the source system."""
+
+    id: str
+    deleted_at: datetime
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeletedWindow:
+    """Deletions in a time window, and how far back the system could answer.
+
+    Attributes:
+        records: the deletions found.
+        earliest_available: the oldest time the system still reports deletions from; when it is later
+            than the window's start, deletions may have been missed and a full reconcile is needed.
+    """
+
+    records: list[DeletedRecord]
+    earliest_available: datetime | None = None
+
+
+class RecordAdapter(Protocol):
+    """What the engine needs from a system. Entities are the system's own object or record type names."""
+
+    def read_changed_since(
+        self, entity: str, since: datetime | None, *, fields: Sequence[str], page_size: int
+    ) -> Iterator[pd.DataFrame]:
+        """Yield pages of records modified at or after ``since`` (all when ``None``), oldest first.
+
+        Every page has an ``id`` column, a ``modified_at`` column (UTC) and the requested fields.
+        """
+        ...
+
+    def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
+        """Return the records whose ``key_field`` is one of ``keys`` (one row per found record)."""
+        ...
+
+    def upsert_batch(self, entity: str, key_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Create or update ``records`` by their ``key_field`` (the external id); one result per record, in order."""
+        ...
+
+    def delete_batch(self, entity: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete the records with these ids; one result per id, in order (already gone counts as done)."""
+        ...
+
+    def read_deleted_since(self, entity: str, since: datetime, until: datetime) -> DeletedWindow:
+        """Return records of ``entity`` deleted between ``since`` and ``until``."""
+        ...
