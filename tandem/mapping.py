@@ -1,0 +1,327 @@
+"""Integration table mappings as data: which CRM object pairs with which ERP record type, field by
+field, in which direction, with which value maps — loaded from ``mappings/*.yaml`` and validated.
+
+Every problem is a :class:`MappingError` whose message names the file, the entity and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
+
+
+class MappingError(ValueError):
+    """A mapping file is invalid. The message says where: file, entity and field."""
+
+
+class Direction(StrEnum):
+    """Which way data travels."""
+
+    TO_CRM = "to_crm"
+    TO_ERP = "to_erp"
+    BOTH = "both"
+
+    def includes(self, other: Direction) -> bool:
+        """True when this direction covers ``other`` (``both`` covers each way)."""
+        return self is Direction.BOTH or self is other
+
+
+class DeletionPolicy(StrEnum):
+    """What the deletion sweep does when a coupled record is deleted on one side."""
+
+    DELETE = "delete"
+    UNLINK = "unlink"
+    RESTORE = "restore"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMap(_Strict):
+    """One field pair.
+
+    Attributes:
+        crm: the CRM field's API name.
+        erp: the ERP field's name (a RecordRef's part as ``field.internalId``/``field.externalId``).
+        direction: overrides the entity's direction for this field.
+        values: a value map as ``[crm value, erp value]`` pairs; values not listed are not synced
+            (the target keeps its value and the skip is counted).
+        not_synced: values that are known and deliberately not synced (documentation and validation).
+        only_on_create: written when the target record is created, never on update.
+        template: for fields travelling to the CRM, a text with ``{{erp field}}`` placeholders.
+        reference: the entity whose bindings translate this field's ids between the systems.
+    """
+
+    crm: str
+    erp: str
+    direction: Direction | None = None
+    values: list[tuple[str, str]] | None = None
+    not_synced: list[str] = Field(default_factory=list)
+    only_on_create: bool = False
+    template: str | None = None
+    reference: str | None = None
+
+
+class Filter(_Strict):
+    """A condition on one side's field; records that do not meet every filter are left out."""
+
+    side: Literal["crm", "erp"]
+    field: str
+    op: Literal["=", "!=", "in", "not in"] = "="
+    value: Any
+
+
+class MatchKey(_Strict):
+    """A CRM field and an ERP field that identify the same record on both sides (for coupling)."""
+
+    crm: str
+    erp: str
+
+
+class EntityMapping(_Strict):
+    """One integration table mapping: a CRM object paired with an ERP record type."""
+
+    name: str
+    crm_object: str
+    erp_type: str
+    crm_key: str = "ERP_Id__c"
+    direction: Direction
+    depends_on: list[str] = Field(default_factory=list)
+    match_keys: list[list[MatchKey]] = Field(default_factory=list)
+    fields: list[FieldMap]
+    filters: list[Filter] = Field(default_factory=list)
+    transactional: bool = False
+    deletion: DeletionPolicy = DeletionPolicy.UNLINK
+
+    @field_validator("fields")
+    @classmethod
+    def _not_empty(cls, value: list[FieldMap]) -> list[FieldMap]:
+        if not value:
+            raise ValueError("an entity needs at least one field")
+        return value
+
+    def field_direction(self, field: FieldMap) -> Direction:
+        """The direction ``field`` travels (its own, else the entity's)."""
+        return field.direction or self.direction
+
+    def fields_towards(self, direction: Direction) -> list[FieldMap]:
+        """The fields that travel ``direction`` (``Direction.TO_CRM`` or ``Direction.TO_ERP``)."""
+        return [f for f in self.fields if self.field_direction(f).includes(direction)]
+
+    def dependencies(self) -> set[str]:
+        """Entities this one must follow: declared ones and those its reference fields point to."""
+        return set(self.depends_on) | {f.reference for f in self.fields if f.reference}
+
+
+class MappingSet(_Strict):
+    """All entity mappings of one file, keyed by entity name."""
+
+    name: str
+    source: str
+    entities: dict[str, EntityMapping]
+
+    def entity(self, name: str) -> EntityMapping:
+        """The entity called ``name``; :class:`MappingError` if there is none."""
+        try:
+            return self.entities[name]
+        except KeyError:
+            raise MappingError(f"{self.source}: unknown entity {name!r}; known: {', '.join(self.entities)}") from None
+
+    def _ancestors(self, name: str) -> set[str]:
+        """Every entity ``name`` depends on, directly or through others (stops at cycles)."""
+        found: set[str] = set()
+        pending = [name]
+        while pending:
+            for dependency in self.entities[pending.pop()].dependencies():
+                if dependency not in found and dependency in self.entities:
+                    found.add(dependency)
+                    pending.append(dependency)
+        found.discard(name)
+        return found
+
+    def levels(self, only: Iterable[str] | None = None) -> list[list[str]]:
+        """Entities in dependency order, grouped: the entities of one group may run at the same time.
+
+        Args:
+            only: restrict to these entities (their order still follows the dependencies).
+        """
+        wanted = set(only) if only is not None else set(self.entities)
+        for name in wanted:
+            self.entity(name)
+        sorter: TopologicalSorter[str] = TopologicalSorter(
+            {name: self._ancestors(name) & wanted for name in wanted}
+        )
+        sorter.prepare()
+        groups: list[list[str]] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            groups.append(ready)
+            sorter.done(*ready)
+        return groups
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise MappingError(f"line {key_node.start_mark.line + 1}: {key!r} is given twice")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _where(source: str, data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """Describe a pydantic error location as ``file: entity 'x', field 'y'``."""
+    parts = [source]
+    if len(loc) >= 2 and loc[0] == "entities":
+        entity = str(loc[1])
+        parts.append(f"entity {entity!r}")
+        if len(loc) >= 4 and loc[2] == "fields" and isinstance(loc[3], int):
+            fields = (data.get("entities") or {}).get(entity, {}).get("fields") or []
+            spec = fields[loc[3]] if loc[3] < len(fields) and isinstance(fields[loc[3]], dict) else {}
+            parts.append(f"field {spec.get('crm', loc[3])!r}")
+            rest = loc[4:]
+        else:
+            rest = loc[2:]
+        if rest:
+            parts.append(".".join(str(p) for p in rest))
+    else:
+        parts.append(".".join(str(p) for p in loc))
+    return ": ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+
+
+def parse_mapping_set(data: Any, source: str) -> MappingSet:
+    """Validate parsed YAML into a :class:`MappingSet`; raise :class:`MappingError` naming the place."""
+    if not isinstance(data, dict) or not isinstance(data.get("entities"), dict):
+        raise MappingError(f"{source}: a mapping file needs a top-level 'entities' mapping")
+    entities = {
+        name: {"name": name, **spec} if isinstance(spec, dict) else spec for name, spec in data["entities"].items()
+    }
+    payload = {"name": data.get("name", Path(source).stem), "source": source, "entities": entities}
+    unknown_top = set(data) - {"name", "entities"}
+    if unknown_top:
+        raise MappingError(f"{source}: unknown top-level key(s) {sorted(unknown_top)}")
+    try:
+        mapping_set = MappingSet.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise MappingError(f"{_where(source, data, first['loc'])}: {first['msg']}") from None
+    for entity in mapping_set.entities.values():
+        _check_entity(mapping_set, entity)
+    try:
+        TopologicalSorter({name: e.dependencies() for name, e in mapping_set.entities.items()}).prepare()
+    except CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        raise MappingError(f"{source}: dependency cycle: {cycle}") from None
+    return mapping_set
+
+
+def _check_entity(mapping_set: MappingSet, entity: EntityMapping) -> None:
+    where = f"{mapping_set.source}: entity {entity.name!r}"
+    for dependency in sorted(entity.dependencies()):
+        if dependency not in mapping_set.entities:
+            raise MappingError(f"{where}: depends on unknown entity {dependency!r}")
+    crm_fields = {f.crm for f in entity.fields} | {entity.crm_key, "Id"}
+    erp_fields = {f.erp for f in entity.fields} | {"internalId", "externalId"}
+    seen_crm: set[str] = set()
+    seen_erp: set[str] = set()
+    for field in entity.fields:
+        here = f"{where}, field {field.crm!r}"
+        if field.crm in seen_crm:
+            raise MappingError(f"{here}: the CRM field is mapped twice")
+        if field.erp in seen_erp:
+            raise MappingError(f"{here}: the ERP field {field.erp!r} is mapped twice")
+        seen_crm.add(field.crm)
+        seen_erp.add(field.erp)
+        _check_values(here, entity.field_direction(field), field)
+        if field.template is not None and not entity.field_direction(field).includes(Direction.TO_CRM):
+            raise MappingError(f"{here}: a template renders CRM values, so the field must travel to_crm")
+    for group in entity.match_keys:
+        for key in group:
+            if key.crm not in crm_fields:
+                raise MappingError(f"{where}, match key: unknown field {key.crm!r} (not a mapped CRM field)")
+            if key.erp not in erp_fields:
+                raise MappingError(f"{where}, match key: unknown field {key.erp!r} (not a mapped ERP field)")
+    for condition in entity.filters:
+        known = crm_fields if condition.side == "crm" else erp_fields
+        if condition.field not in known:
+            raise MappingError(f"{where}, filter: unknown {condition.side.upper()} field {condition.field!r}")
+
+
+def _check_values(here: str, direction: Direction, field: FieldMap) -> None:
+    if field.values is None:
+        if field.not_synced:
+            raise MappingError(f"{here}: not_synced needs a value map ('values')")
+        return
+    crm_seen: set[str] = set()
+    erp_seen: set[str] = set()
+    for crm_value, erp_value in field.values:
+        if crm_value in crm_seen:
+            raise MappingError(f"{here}: the value {crm_value!r} is mapped twice")
+        if direction.includes(Direction.TO_CRM) and erp_value in erp_seen:
+            raise MappingError(f"{here}: the value {erp_value!r} is mapped twice (it must map back one way)")
+        crm_seen.add(crm_value)
+        erp_seen.add(erp_value)
+    overlap = crm_seen & set(field.not_synced)
+    if overlap:
+        raise MappingError(f"{here}: {sorted(overlap)} is both mapped and listed as not synced")
+
+
+def load_mapping_set(path: Path | str) -> MappingSet:
+    """Load and validate one mapping file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except MappingError as exc:
+        raise MappingError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{source}: not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise MappingError(f"{source}: cannot be read: {exc.strerror}") from None
+    return parse_mapping_set(data, source)
+
+
+def check_fields_exist(mapping_set: MappingSet, catalog: Mapping[tuple[str, str], set[str]]) -> None:
+    """Check every mapped field against the systems' own field lists.
+
+    Args:
+        mapping_set: the loaded mappings.
+        catalog: ``{("crm", "Account"): {"Name", ...}, ("erp", "customer"): {...}}`` from each adapter's describe.
+
+    Raises:
+        MappingError: naming the file, entity and field that the system does not have.
+    """
+    for entity in mapping_set.entities.values():
+        crm_known = catalog.get(("crm", entity.crm_object))
+        erp_known = catalog.get(("erp", entity.erp_type))
+        where = f"{mapping_set.source}: entity {entity.name!r}"
+        if crm_known is None:
+            raise MappingError(f"{where}: the CRM has no object {entity.crm_object!r}")
+        if erp_known is None:
+            raise MappingError(f"{where}: the ERP has no record type {entity.erp_type!r}")
+        if entity.crm_key not in crm_known:
+            raise MappingError(f"{where}, field {entity.crm_key!r}: unknown CRM field on {entity.crm_object}")
+        for field in entity.fields:
+            if field.crm.split(".")[0] not in crm_known:
+                raise MappingError(f"{where}, field {field.crm!r}: unknown CRM field on {entity.crm_object}")
+            if field.erp.split(".")[0] not in erp_known:
+                raise MappingError(
+                    f"{where}, field {field.crm!r}: unknown ERP field {field.erp!r} on {entity.erp_type}"
+                )
