@@ -59,11 +59,14 @@ class FieldMap(_Strict):
         only_on_create: written when the target record is created, never on update.
         template: for fields travelling to the CRM, a text with ``{{erp field}}`` placeholders.
         reference: the entity whose bindings translate this field's ids between the systems.
+        type: how to write the value: ``string``, ``number``, ``boolean``, ``date`` (``YYYY-MM-DD``)
+            or ``datetime`` (ISO 8601, UTC); ``None`` passes it through.
     """
 
     crm: str
     erp: str
     direction: Direction | None = None
+    type: Literal["string", "number", "boolean", "date", "datetime"] | None = None
     values: list[tuple[str, str]] | None = None
     not_synced: list[str] = Field(default_factory=list)
     only_on_create: bool = False

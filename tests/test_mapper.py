@@ -1,0 +1,125 @@
+"""The mapper: value maps and unsynced values, directions, templates, references, only-on-create, types."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tandem.mapper import Mapper, content_hash, render_template
+from tandem.mapping import Direction, MappingSet, parse_mapping_set
+
+SPEC = {
+    "entities": {
+        "salesperson": {
+            "crm_object": "User", "erp_type": "employee", "direction": "to_crm",
+            "fields": [{"crm": "Email", "erp": "email"}],
+        },
+        "customer": {
+            "crm_object": "Account", "erp_type": "customer", "direction": "both",
+            "fields": [
+                {"crm": "Name", "erp": "companyName"},
+                {"crm": "OwnerId", "erp": "salesRep.internalId", "reference": "salesperson", "direction": "to_crm"},
+                {"crm": "AccountNumber", "erp": "entityId", "only_on_create": True},
+            ],
+        },
+        "task": {
+            "crm_object": "Task", "erp_type": "task", "direction": "both",
+            "fields": [
+                {"crm": "Subject", "erp": "title", "direction": "to_crm", "template": "{{title}}"},
+                {"crm": "Status", "erp": "status", "values": [["Not Started", "open"], ["Completed", "complete"]],
+                 "not_synced": ["In Progress", "Waiting on someone else", "Deferred"]},
+                {"crm": "Priority", "erp": "priority", "values": [["Normal", "normal"], ["High", "high"]],
+                 "not_synced": ["Low"]},
+                {"crm": "ActivityDate", "erp": "dueDate", "type": "date"},
+                {"crm": "Description", "erp": "message"},
+            ],
+        },
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def mappings() -> MappingSet:
+    return parse_mapping_set(SPEC, "test.yaml")
+
+
+def test_values_not_in_the_map_are_left_out_and_counted(mappings: MappingSet) -> None:
+    crm_tasks = pd.DataFrame(
+        {
+            "id": ["00T1", "00T2", "00T3"],
+            "Subject": ["Call", "Send quote", "Visit"],
+            "Status": ["Completed", "In Progress", "Not Started"],
+            "Priority": ["Low", "High", None],
+            "ActivityDate": ["2024-05-01", None, "2024-06-30"],
+            "Description": ["a", None, "c"],
+        }
+    )
+    page = Mapper(mappings.entity("task"), Direction.TO_ERP).map_page(crm_tasks)
+    assert page.source_ids == ["00T1", "00T2", "00T3"]
+    assert page.records == [
+        {"status": "complete", "dueDate": "2024-05-01", "message": "a"},  # Low priority not synced
+        {"priority": "high", "dueDate": None, "message": None},  # In Progress not synced
+        {"status": "open", "priority": None, "dueDate": "2024-06-30", "message": "c"},
+    ]
+    assert page.skipped_values == {"status": 1, "priority": 1}
+    assert "title" not in str(page.records)  # Subject never travels to the ERP
+
+
+def test_erp_values_map_back_and_the_subject_follows_the_template(mappings: MappingSet) -> None:
+    erp_tasks = pd.DataFrame(
+        {
+            "id": ["11", "12"],
+            "title": ["Call Acme", "Renewal"],
+            "status": ["open", "complete"],
+            "priority": ["normal", "high"],
+            "dueDate": ["2024-05-01T00:00:00.000-07:00", "2024-05-02T10:00:00Z"],
+            "message": ["x", "y"],
+        }
+    )
+    task = mappings.entity("task")
+    page = Mapper(task, Direction.TO_CRM, templates={"Subject": "Reminder: {{title}}"}).map_page(erp_tasks)
+    assert [r["Subject"] for r in page.records] == ["Reminder: Call Acme", "Reminder: Renewal"]
+    assert [(r["Status"], r["Priority"]) for r in page.records] == [("Not Started", "Normal"), ("Completed", "High")]
+    assert [r["ActivityDate"] for r in page.records] == ["2024-05-01", "2024-05-02"]
+
+    constant = Mapper(task, Direction.TO_CRM, templates={"Subject": "Follow up"}).map_page(erp_tasks)
+    assert all("Subject" not in r for r in constant.records)  # no placeholder: the title never updates Subject
+
+
+def test_unresolved_references_fail_alone_and_only_on_create_fields_wait(mappings: MappingSet) -> None:
+    customers = pd.DataFrame(
+        {
+            "id": ["1", "2", "3"],
+            "companyName": ["Acme", "Globex", "Initech"],
+            "salesRep.internalId": ["7", "8", None],
+            "entityId": ["C-1", "C-2", "C-3"],
+        }
+    )
+    mapper = Mapper(mappings.entity("customer"), Direction.TO_CRM)
+    page = mapper.map_page(
+        customers, references={"salesperson": {"7": "005A"}}, creating=pd.Series([True, True, False])
+    )
+    assert page.source_ids == ["1", "3"]
+    assert page.records == [
+        {"Name": "Acme", "OwnerId": "005A", "AccountNumber": "C-1"},
+        {"Name": "Initech", "OwnerId": None},
+    ]
+    assert [(f.source_id, f.code) for f in page.failures] == [("2", "UNRESOLVED_REFERENCE")]
+    assert "salesperson" in page.failures[0].message and "Globex" not in page.failures[0].message
+
+
+def test_a_missing_source_column_is_a_clear_error(mappings: MappingSet) -> None:
+    with pytest.raises(KeyError, match="no column 'companyName' for field 'Name'"):
+        Mapper(mappings.entity("customer"), Direction.TO_CRM).map_page(pd.DataFrame({"id": ["1"]}))
+    with pytest.raises(ValueError, match="one way at a time"):
+        Mapper(mappings.entity("customer"), Direction.BOTH)
+
+
+def test_hashes_see_content_not_key_order(mappings: MappingSet) -> None:
+    assert content_hash({"a": 1, "b": "x"}) == content_hash({"b": "x", "a": 1})
+    assert content_hash({"a": 1}) != content_hash({"a": "1"})
+    frame = pd.DataFrame({"id": ["1", "2"], "companyName": ["Acme", "Acme"], "salesRep.internalId": [None, None],
+                          "entityId": ["C", "C"]})
+    page = Mapper(mappings.entity("customer"), Direction.TO_CRM).map_page(frame)
+    assert page.hashes[0] == page.hashes[1]
+    assert render_template("{{a}} and {{ b }}", {"a": 1}) == "1 and "
