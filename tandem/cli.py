@@ -7,29 +7,32 @@ import importlib
 import sys
 
 EMULATORS = {
-    "salesforce": "emulators.salesforce.cli",
-    "erp": "emulators.erp.cli",
+    "salesforce": ("emulators.salesforce.cli", "a local Salesforce REST API (HTTPS) for the demo and the tests"),
+    "erp": ("emulators.erp.cli", "a local SuiteTalk-style SOAP ERP for the demo and the tests"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level argument parser with one sub-command per verb."""
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """Build the argument parser; only the emulator named in ``argv`` is imported."""
     parser = argparse.ArgumentParser(prog="tandem", description="Keep Salesforce and the ERP in step.")
     verbs = parser.add_subparsers(dest="command", required=True)
 
     emulate = verbs.add_parser("emulate", help="run a local emulator of Salesforce or the ERP")
     kinds = emulate.add_subparsers(dest="emulator", required=True)
-    for name, module_name in EMULATORS.items():
-        module = importlib.import_module(module_name)
-        sub = kinds.add_parser(name, help=module.__doc__.strip().splitlines()[0] if module.__doc__ else None)
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+    chosen = argv[1] if len(argv) > 1 and argv[0] == "emulate" else None
+    for name, (module_name, summary) in EMULATORS.items():
+        sub = kinds.add_parser(name, help=summary, description=summary)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            sub.set_defaults(handler=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``tandem`` command line and return its exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     return int(args.handler(args) or 0)
 
