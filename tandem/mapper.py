@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from tandem.mapping import Direction, EntityMapping, FieldMap
+from tandem.mapping import Direction, EntityMapping, FieldMap, referenced_entities
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 _OMIT = object()
@@ -165,14 +165,22 @@ class Mapper:
         for f in self.fields:
             target = self._target(f)
             values = self._column(f, frame, page)
-            if f.reference is not None:
-                values, unresolved = _translate(values, references.get(f.reference, {}))
+            entities = referenced_entities(f)
+            if entities:
+                lookup = {k: v for name in reversed(entities) for k, v in references.get(name, {}).items()}
+                values, unresolved = _translate(values, lookup)
+                if f.unresolved == "omit":
+                    for position in unresolved:
+                        values.iat[position] = _OMIT
+                    if unresolved:
+                        page.skipped_values[target] = page.skipped_values.get(target, 0) + len(unresolved)
+                    unresolved = []
                 for position in unresolved:
                     failed.setdefault(
                         position,
                         RecordFailure(
                             ids[position], "UNRESOLVED_REFERENCE",
-                            f"{target} refers to a {f.reference} record that is not synced yet",
+                            f"{target} refers to a {' or '.join(entities)} record that is not synced yet",
                         ),
                     )
             if f.only_on_create:

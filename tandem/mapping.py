@@ -58,7 +58,10 @@ class FieldMap(_Strict):
         not_synced: values that are known and deliberately not synced (documentation and validation).
         only_on_create: written when the target record is created, never on update.
         template: for fields travelling to the CRM, a text with ``{{erp field}}`` placeholders.
-        reference: the entity whose bindings translate this field's ids between the systems.
+        reference: the entity (or entities, tried in order) whose bindings translate this field's ids
+            between the systems.
+        unresolved: when a reference cannot be translated: ``fail`` the record (default) or
+            ``omit`` the field (the target keeps its value; counted as a value not synced).
         type: how to write the value: ``string``, ``number``, ``boolean``, ``date`` (``YYYY-MM-DD``)
             or ``datetime`` (ISO 8601, UTC); ``None`` passes it through.
     """
@@ -71,7 +74,15 @@ class FieldMap(_Strict):
     not_synced: list[str] = Field(default_factory=list)
     only_on_create: bool = False
     template: str | None = None
-    reference: str | None = None
+    reference: str | list[str] | None = None
+    unresolved: Literal["fail", "omit"] = "fail"
+
+
+def referenced_entities(field: FieldMap) -> list[str]:
+    """The entities whose bindings translate ``field``'s ids (none for a plain field)."""
+    if field.reference is None:
+        return []
+    return [field.reference] if isinstance(field.reference, str) else list(field.reference)
 
 
 class Filter(_Strict):
@@ -91,7 +102,20 @@ class MatchKey(_Strict):
 
 
 class EntityMapping(_Strict):
-    """One integration table mapping: a CRM object paired with an ERP record type."""
+    """One integration table mapping: a CRM object paired with an ERP record type.
+
+    Attributes:
+        crm_key: the CRM external-id field holding the ERP record's ``externalId`` (the link key).
+        match_keys: groups of field pairs; records already on both sides with equal values in every
+            pair of a group are coupled instead of created again (groups are tried in order).
+        transactional: ERP transactions (invoices, orders, contracts) shown in the CRM; a sandbox
+            refresh deletes and re-creates them.
+        only_new_to_crm: only ERP records created after sync was enabled travel to the CRM.
+        create_missing: create target records that have no partner; when False, records are only
+            coupled (by match keys) and the others are skipped (salespeople are coupled with existing
+            users, never create them).
+        deletion: what the deletion sweep does when a coupled record is deleted on one side.
+    """
 
     name: str
     crm_object: str
@@ -103,6 +127,8 @@ class EntityMapping(_Strict):
     fields: list[FieldMap]
     filters: list[Filter] = Field(default_factory=list)
     transactional: bool = False
+    only_new_to_crm: bool = False
+    create_missing: bool = True
     deletion: DeletionPolicy = DeletionPolicy.UNLINK
 
     @field_validator("fields")
@@ -122,7 +148,7 @@ class EntityMapping(_Strict):
 
     def dependencies(self) -> set[str]:
         """Entities this one must follow: declared ones and those its reference fields point to."""
-        return set(self.depends_on) | {f.reference for f in self.fields if f.reference}
+        return set(self.depends_on) | {name for f in self.fields for name in referenced_entities(f)}
 
 
 class MappingSet(_Strict):
@@ -242,16 +268,18 @@ def _check_entity(mapping_set: MappingSet, entity: EntityMapping) -> None:
             raise MappingError(f"{where}: depends on unknown entity {dependency!r}")
     crm_fields = {f.crm for f in entity.fields} | {entity.crm_key, "Id"}
     erp_fields = {f.erp for f in entity.fields} | {"internalId", "externalId"}
-    seen_crm: set[str] = set()
-    seen_erp: set[str] = set()
+    seen: dict[Direction, tuple[set[str], set[str]]] = {d: (set(), set()) for d in (Direction.TO_CRM, Direction.TO_ERP)}
     for field in entity.fields:
         here = f"{where}, field {field.crm!r}"
-        if field.crm in seen_crm:
-            raise MappingError(f"{here}: the CRM field is mapped twice")
-        if field.erp in seen_erp:
-            raise MappingError(f"{here}: the ERP field {field.erp!r} is mapped twice")
-        seen_crm.add(field.crm)
-        seen_erp.add(field.erp)
+        for way, (seen_crm, seen_erp) in seen.items():
+            if not entity.field_direction(field).includes(way):
+                continue
+            if field.crm in seen_crm:
+                raise MappingError(f"{here}: the CRM field is mapped twice")
+            if field.erp in seen_erp:
+                raise MappingError(f"{here}: the ERP field {field.erp!r} is mapped twice")
+            seen_crm.add(field.crm)
+            seen_erp.add(field.erp)
         _check_values(here, entity.field_direction(field), field)
         if field.template is not None and not entity.field_direction(field).includes(Direction.TO_CRM):
             raise MappingError(f"{here}: a template renders CRM values, so the field must travel to_crm")

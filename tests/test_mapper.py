@@ -123,3 +123,46 @@ def test_hashes_see_content_not_key_order(mappings: MappingSet) -> None:
     page = Mapper(mappings.entity("customer"), Direction.TO_CRM).map_page(frame)
     assert page.hashes[0] == page.hashes[1]
     assert render_template("{{a}} and {{ b }}", {"a": 1}) == "1 and "
+
+
+def test_an_unresolved_reference_can_be_omitted_instead_of_failing() -> None:
+    spec = {
+        "entities": {
+            "salesperson": {"crm_object": "User", "erp_type": "employee", "direction": "to_crm",
+                            "fields": [{"crm": "Email", "erp": "email"}]},
+            "customer": {
+                "crm_object": "Account", "erp_type": "customer", "direction": "to_crm",
+                "fields": [
+                    {"crm": "Name", "erp": "companyName"},
+                    {"crm": "OwnerId", "erp": "salesRep.internalId", "reference": "salesperson", "unresolved": "omit"},
+                ],
+            },
+        }
+    }
+    customer = parse_mapping_set(spec, "omit.yaml").entity("customer")
+    frame = pd.DataFrame({"id": ["1", "2"], "companyName": ["Acme", "Globex"], "salesRep.internalId": ["7", "8"]})
+    page = Mapper(customer, Direction.TO_CRM).map_page(frame, references={"salesperson": {"7": "005A"}})
+    assert page.records == [{"Name": "Acme", "OwnerId": "005A"}, {"Name": "Globex"}]
+    assert page.failures == [] and page.skipped_values == {"OwnerId": 1}
+
+
+def test_a_reference_to_several_entities_tries_each() -> None:
+    spec = {
+        "entities": {
+            "item": {"crm_object": "Product2", "erp_type": "inventoryItem", "direction": "to_crm",
+                     "fields": [{"crm": "Name", "erp": "displayName"}]},
+            "resource": {"crm_object": "Product2", "erp_type": "serviceItem", "direction": "to_crm",
+                         "fields": [{"crm": "Name", "erp": "displayName"}]},
+            "price": {"crm_object": "PricebookEntry", "erp_type": "itemPrice", "direction": "to_crm",
+                      "fields": [{"crm": "Product2Id", "erp": "item.internalId", "reference": ["item", "resource"]}]},
+        }
+    }
+    mappings = parse_mapping_set(spec, "multi.yaml")
+    assert mappings.levels() == [["item", "resource"], ["price"]]
+    frame = pd.DataFrame({"id": ["1", "2", "3"], "item.internalId": ["10", "20", "30"]})
+    page = Mapper(mappings.entity("price"), Direction.TO_CRM).map_page(
+        frame, references={"item": {"10": "01tA"}, "resource": {"20": "01tB"}}
+    )
+    assert page.records == [{"Product2Id": "01tA"}, {"Product2Id": "01tB"}]
+    assert [f.source_id for f in page.failures] == ["3"]
+    assert "item or resource" in page.failures[0].message
