@@ -1,1 +1,2 @@
 """Tandem blocks."""
+from blocks.erp import ErpCredentials as ErpCredentials

@@ -266,8 +266,6 @@ def _check_entity(mapping_set: MappingSet, entity: EntityMapping) -> None:
     for dependency in sorted(entity.dependencies()):
         if dependency not in mapping_set.entities:
             raise MappingError(f"{where}: depends on unknown entity {dependency!r}")
-    crm_fields = {f.crm for f in entity.fields} | {entity.crm_key, "Id"}
-    erp_fields = {f.erp for f in entity.fields} | {"internalId", "externalId"}
     seen: dict[Direction, tuple[set[str], set[str]]] = {d: (set(), set()) for d in (Direction.TO_CRM, Direction.TO_ERP)}
     for field in entity.fields:
         here = f"{where}, field {field.crm!r}"
@@ -283,16 +281,6 @@ def _check_entity(mapping_set: MappingSet, entity: EntityMapping) -> None:
         _check_values(here, entity.field_direction(field), field)
         if field.template is not None and not entity.field_direction(field).includes(Direction.TO_CRM):
             raise MappingError(f"{here}: a template renders CRM values, so the field must travel to_crm")
-    for group in entity.match_keys:
-        for key in group:
-            if key.crm not in crm_fields:
-                raise MappingError(f"{where}, match key: unknown field {key.crm!r} (not a mapped CRM field)")
-            if key.erp not in erp_fields:
-                raise MappingError(f"{where}, match key: unknown field {key.erp!r} (not a mapped ERP field)")
-    for condition in entity.filters:
-        known = crm_fields if condition.side == "crm" else erp_fields
-        if condition.field not in known:
-            raise MappingError(f"{where}, filter: unknown {condition.side.upper()} field {condition.field!r}")
 
 
 def _check_values(here: str, direction: Direction, field: FieldMap) -> None:
@@ -349,6 +337,17 @@ def check_fields_exist(mapping_set: MappingSet, catalog: Mapping[tuple[str, str]
             raise MappingError(f"{where}: the ERP has no record type {entity.erp_type!r}")
         if entity.crm_key not in crm_known:
             raise MappingError(f"{where}, field {entity.crm_key!r}: unknown CRM field on {entity.crm_object}")
+        for group in entity.match_keys:
+            for key in group:
+                if key.crm not in crm_known:
+                    raise MappingError(f"{where}, match key: unknown CRM field {key.crm!r} on {entity.crm_object}")
+                if key.erp not in erp_known:
+                    raise MappingError(f"{where}, match key: unknown ERP field {key.erp!r} on {entity.erp_type}")
+        for condition in entity.filters:
+            known, name = (crm_known, entity.crm_object) if condition.side == "crm" else (erp_known, entity.erp_type)
+            if condition.field.split(".")[0] not in known:
+                side = condition.side.upper()
+                raise MappingError(f"{where}, filter: unknown {side} field {condition.field!r} on {name}")
         for field in entity.fields:
             if field.crm.split(".")[0] not in crm_known:
                 raise MappingError(f"{where}, field {field.crm!r}: unknown CRM field on {entity.crm_object}")

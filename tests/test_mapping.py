@@ -72,10 +72,8 @@ def test_valid_file_loads_with_directions_and_dependency_levels(tmp_path: Path) 
     [
         ("depends_on: [currency]", "depends_on: [currencies]",
          "entity 'customer': depends on unknown entity 'currencies'"),
-        ("depends_on: [customer]", "depends_on: [customer]\n    filters: [{side: crm, field: Nope, value: 1}]",
-         "entity 'task', filter: unknown CRM field 'Nope'"),
-        ("match_keys: [[{crm: IsoCode, erp: symbol}]]", "match_keys: [[{crm: IsoCode, erp: code}]]",
-         "entity 'currency', match key: unknown field 'code'"),
+        ("match_keys: [[{crm: IsoCode, erp: symbol}]]", "match_keys: [[{crm: IsoCode, erp: [code]}]]",
+         "entity 'currency', match_keys.0.0.erp: Input should be a valid string"),
         ("values: [[Normal, normal], [High, high]]", "values: [[Normal, normal], [Normal, high]]",
          "entity 'task', field 'Priority': the value 'Normal' is mapped twice"),
         ("values: [[Normal, normal], [High, high]]", "values: [[Normal, normal], [High, normal]]",
@@ -140,6 +138,10 @@ def test_fields_are_checked_against_the_systems_catalog(tmp_path: Path) -> None:
         ("erp", "task"): {"title", "status", "priority"},
     }
     check_fields_exist(mappings, catalog)
+    catalog[("erp", "currency")] = set()
+    with pytest.raises(MappingError, match="entity 'currency', match key: unknown ERP field 'symbol' on currency"):
+        check_fields_exist(mappings, catalog)
+    catalog[("erp", "currency")] = {"symbol"}
     catalog[("erp", "task")] = {"title", "status"}
     with pytest.raises(MappingError, match="entity 'task', field 'Priority': unknown ERP field 'priority' on task"):
         check_fields_exist(mappings, catalog)

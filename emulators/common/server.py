@@ -72,6 +72,8 @@ def serve(
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
+        # A connection a fault left half-open must not hold the shutdown up.
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     write_ready_file(ready_file, {**info, "pid": os.getpid()})

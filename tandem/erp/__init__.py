@@ -1,0 +1,6 @@
+"""Tandem's ERP adapter: SuiteTalk-style SOAP through zeep (requests) and lxml (responses).
+
+Modules: ``client`` (zeep client, WSDL cache, timeouts), ``passport`` (TokenPassport signing),
+``schema`` (WSDL types and typed request values), ``parsing`` (raw-response lxml parsing),
+``errors`` (retryable/fatal classification), ``retry`` (bounded backoff), ``adapter`` (the protocol).
+"""

@@ -1,0 +1,487 @@
+"""Tandem's ERP adapter: the engine's record protocol over SuiteTalk-style SOAP (zeep + lxml).
+
+* Reads: ``search`` on ``lastModifiedDate`` (``onOrAfter``) with the ``searchPreferences`` page size,
+  then ``searchMoreWithId`` page by page; ``getList`` for keys (≤1,000 per call). Responses are
+  parsed from the raw bytes with lxml (see :mod:`tandem.erp.parsing`).
+* Writes: ``upsertList`` in chunks of ≤100 keyed on externalId; above ``async_threshold`` records,
+  ``asyncUpsertList`` jobs of ≤200 polled with ``checkAsyncStatus`` (bounded wait) and collected
+  with ``getAsyncResult``. ``deleteList`` in chunks of ≤200 (a record already gone counts as
+  deleted). Per-record failures become failed :class:`~tandem.adapter.WriteResult`; a record that
+  does not fit the WSDL fails on its own and is not sent.
+* Deletions: ``getDeleted`` over a ``deletedDate`` window filtered by record type, page by page.
+* Errors: whole-call failures are classified (:mod:`tandem.erp.errors`); idempotent calls are
+  retried in the adapter by :class:`~tandem.erp.retry.RetryPolicy` (``addList`` never is), after which
+  the retryable error reaches the Prefect task, whose ``retry_condition_fn=is_retryable`` decides.
+* Logs carry operations, record types, ids and counts; never field values or credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pandas as pd
+from lxml import etree
+
+from tandem.adapter import DeletedRecord, DeletedWindow, WriteResult
+from tandem.erp import parsing
+from tandem.erp.client import ErpConnection, SoapClient
+from tandem.erp.retry import RetryPolicy
+from tandem.erp.schema import InvalidRecord, UnknownEntity, WsdlTypes
+from tandem.errors import FatalSyncError, RetryableSyncError
+
+logger = logging.getLogger(__name__)
+
+UPSERT_LIMIT = 100
+LIST_LIMIT = 200
+GET_LIST_LIMIT = 1000
+ASYNC_JOB_LIMIT = 200
+MIN_PAGE_SIZE = 5
+MAX_PAGE_SIZE = 1000
+MAX_SEARCH_RESTARTS = 3
+GONE_CODES = frozenset({"RCRD_DSNT_EXIST", "INVALID_KEY_OR_REF", "RCRD_HAS_BEEN_DELETED"})
+ID_KEYS = frozenset({"id", "internalId"})
+DONE_JOB_STATES = frozenset({"finished", "finishedWithErrors", "failed"})
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class ErpAdapter:
+    """The ERP side of the record protocol (:class:`tandem.adapter.RecordAdapter`).
+
+    Build it with ``ErpCredentials.get_client()``. One adapter holds one HTTP session and may be
+    used from several threads; the WSDL is parsed once per process.
+
+    Args:
+        connection: the unwrapped connection settings.
+        async_threshold: upserts of more records than this use ``asyncUpsertList`` jobs.
+        max_attempts: tries per idempotent call inside the adapter (1 leaves retries to the task).
+        async_poll_interval: seconds between ``checkAsyncStatus`` polls (doubling up to 5 s).
+        async_max_wait: seconds to wait for one async job before a retryable ``ASYNC_TIMEOUT``.
+        retry: a full retry policy, instead of ``max_attempts`` with default delays.
+    """
+
+    def __init__(
+        self,
+        connection: ErpConnection,
+        *,
+        async_threshold: int = 2000,
+        max_attempts: int = 3,
+        async_poll_interval: float = 0.2,
+        async_max_wait: float = 600.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.soap = SoapClient(connection)
+        self.types = WsdlTypes(self.soap.zeep)
+        self.async_threshold = async_threshold
+        self.async_poll_interval = async_poll_interval
+        self.async_max_wait = async_max_wait
+        self.retry = retry or RetryPolicy(max_attempts=max_attempts)
+
+    def __repr__(self) -> str:
+        return f"ErpAdapter(account={self.soap.connection.account!r}, address={self.soap.address!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.soap.close()
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def _call(self, operation: str, headers: dict[str, Any] | None = None, **body: Any) -> etree._Element:
+        response = self.soap.call(operation, headers, **body)
+        return parsing.parse_body(response.content, operation)
+
+    def _idempotent(self, operation: str, headers: dict[str, Any] | None = None, **body: Any) -> etree._Element:
+        return self.retry.run(operation, lambda: self._call(operation, headers, **body))
+
+    def _record_type(self, entity: str) -> None:
+        try:
+            self.types.record_type(entity)
+        except UnknownEntity as exc:
+            raise FatalSyncError(str(exc), code="INVALID_RCRD_TYPE", system="erp") from exc
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def read_changed_since(
+        self, entity: str, since: datetime | None, *, fields: Sequence[str], page_size: int
+    ) -> Iterator[pd.DataFrame]:
+        """Yield pages of ``entity`` records modified at or after ``since`` (all when ``None``).
+
+        Uses ``search`` with ``lastModifiedDate onOrAfter`` and then ``searchMoreWithId``; the page
+        size is clamped to SuiteTalk's 5-1,000. Results come ordered by ``lastModifiedDate`` then
+        internal id. When the search expires between pages (``INVALID_SEARCH``, 15 minutes idle),
+        the adapter searches again from the last ``modified_at`` it yielded and skips the records
+        it already yielded with that timestamp, so nothing is lost or repeated.
+
+        Args:
+            entity: the record type (``customer`` ...).
+            since: the watermark (inclusive), or ``None`` for every record.
+            fields: the flat column names wanted.
+            page_size: records per page.
+
+        Yields:
+            One frame per page with ``id``, ``modified_at`` (UTC) and the requested fields (see
+            :mod:`tandem.erp.parsing` for reference columns), oldest modification first.
+        """
+        self._record_type(entity)
+        size = max(MIN_PAGE_SIZE, min(MAX_PAGE_SIZE, page_size))
+        preferences = {"searchPreferences": {"bodyFieldsOnly": True, "returnSearchColumns": False, "pageSize": size}}
+        references = self.types.reference_fields(entity)
+        watermark = _utc(since) if since is not None else None
+        yielded_at_watermark: set[str] = set()
+        skip: set[str] = set()
+        restarts = 0
+        result = self._search(entity, watermark, preferences)
+        total_pages = int(parsing.text(result, "totalPages") or 0)
+        search_id = parsing.text(result, "searchId")
+        index = 1
+        while True:
+            frame = self._page_frame(result, fields, references)
+            if skip and len(frame):
+                repeated = frame["id"].isin(skip) & (frame["modified_at"] == pd.Timestamp(watermark))
+                frame = frame[~repeated].reset_index(drop=True)
+            if len(frame):
+                newest = frame["modified_at"].max()
+                newest_ids = set(frame.loc[frame["modified_at"] == newest, "id"])
+                if watermark is not None and newest == pd.Timestamp(watermark):
+                    yielded_at_watermark |= newest_ids
+                else:
+                    yielded_at_watermark = newest_ids
+                watermark = newest.to_pydatetime()
+                yield frame
+            if index >= total_pages:
+                return
+            index += 1
+            try:
+                page = self._idempotent("searchMoreWithId", preferences, searchId=search_id, pageIndex=index)
+            except FatalSyncError as exc:
+                if exc.code != "INVALID_SEARCH" or restarts >= MAX_SEARCH_RESTARTS:
+                    raise
+                restarts += 1
+                logger.warning("erp search %s expired at page %d; searching again from the last page", entity, index)
+                skip = set(yielded_at_watermark)
+                result = self._search(entity, watermark, preferences)
+                total_pages = int(parsing.text(result, "totalPages") or 0)
+                search_id = parsing.text(result, "searchId")
+                index = 1
+                continue
+            result = self._search_result(page, "searchMoreWithId")
+
+    def _search(self, entity: str, since: datetime | None, preferences: dict[str, Any]) -> etree._Element:
+        criteria: dict[str, Any] = {}
+        if since is not None:
+            criteria["lastModifiedDate"] = self.types.get("SearchDateField")(
+                operator="onOrAfter", searchValue=_utc(since)
+            )
+        search_record = self.types.search_basic(entity)(**criteria)
+        result = self._search_result(self._idempotent("search", preferences, searchRecord=search_record), "search")
+        logger.info(
+            "erp search %s: %s records in %s pages",
+            entity, parsing.text(result, "totalRecords"), parsing.text(result, "totalPages"),
+        )
+        return result
+
+    def _search_result(self, response: etree._Element, operation: str) -> etree._Element:
+        result = parsing.find(response, "searchResult")
+        if result is None:
+            raise FatalSyncError(f"{operation}: no searchResult", code="MALFORMED_RESPONSE", system="erp")
+        status = parsing.parse_status(result)
+        if not status.ok:
+            raise FatalSyncError(f"{operation} failed: {status.message or ''}", code=status.code or "", system="erp")
+        return result
+
+    @staticmethod
+    def _page_frame(result: etree._Element, fields: Sequence[str], references: Collection[str]) -> pd.DataFrame:
+        records = parsing.children(parsing.find(result, "recordList"), "record")
+        return parsing.records_frame(records, fields, references)
+
+    def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
+        """Return the ``entity`` records whose ``key_field`` is one of ``keys``, via ``getList``.
+
+        Args:
+            entity: the record type.
+            key_field: ``internalId`` (or ``id``) or ``externalId``.
+            keys: the key values (≤1,000 are sent per call).
+            fields: the flat column names wanted.
+
+        Returns:
+            One row per record found (keys not found are left out).
+        """
+        self._record_type(entity)
+        if key_field in ID_KEYS:
+            part = "internalId"
+        elif key_field == "externalId":
+            part = "externalId"
+        else:
+            raise FatalSyncError(
+                f"the ERP reads by internalId or externalId, not {key_field!r}", code="INVALID_KEY_FIELD", system="erp"
+            )
+        found: list[etree._Element] = []
+        missing = 0
+        for chunk in _chunks(list(dict.fromkeys(str(k) for k in keys)), GET_LIST_LIMIT):
+            refs = [self.types.record_ref(entity, **{part: key}) for key in chunk]
+            response = self._idempotent("getList", baseRef=refs)
+            for read in response.iter("{*}readResponse"):
+                status = parsing.parse_status(read)
+                record = parsing.find(read, "record")
+                if status.ok and record is not None:
+                    found.append(record)
+                elif status.code in GONE_CODES:
+                    missing += 1
+                else:
+                    raise FatalSyncError(
+                        f"getList failed: {status.message or ''}", code=status.code or "UNKNOWN_ERROR", system="erp"
+                    )
+        logger.info("erp getList %s: %d found, %d not found", entity, len(found), missing)
+        return parsing.records_frame(found, fields, self.types.reference_fields(entity))
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def upsert_batch(self, entity: str, key_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Create or update ``records`` keyed on their external id; one result per record, in order.
+
+        ``key_field`` names the column holding the external id (``externalId`` usually). Batches
+        above ``async_threshold`` go through ``asyncUpsertList`` jobs, others through ``upsertList``
+        calls of ≤100 records. Repeating a batch is safe: the ERP matches records by external id.
+
+        Args:
+            entity: the record type.
+            key_field: the column with each record's external id.
+            records: flat records (see :mod:`tandem.erp.schema`).
+
+        Returns:
+            One result per record; ``created`` is True when the record did not exist before.
+        """
+        self._record_type(entity)
+        results: list[WriteResult | None] = [None] * len(records)
+        typed: list[tuple[int, str, Any]] = []
+        for index, flat in enumerate(records):
+            key = flat.get(key_field)
+            if key is None or str(key) == "":
+                results[index] = WriteResult(
+                    key="", id=None, error_code="MISSING_EXTERNAL_ID", error_message=f"no {key_field} value"
+                )
+                continue
+            values = {k: v for k, v in flat.items() if k != key_field}
+            values["externalId"] = str(key)
+            try:
+                typed.append((index, str(key), self.types.record(entity, values)))
+            except InvalidRecord as exc:
+                results[index] = WriteResult(key=str(key), id=None, error_code="INVALID_FIELD", error_message=str(exc))
+        existing = self._existing_external_ids(entity, [key for _, key, _ in typed])
+        if len(typed) > self.async_threshold:
+            written = self._upsert_async(typed, existing)
+        else:
+            written = self._upsert_sync(typed, existing)
+        for index, result in written:
+            results[index] = result
+        final = [r for r in results if r is not None]
+        failed = sum(1 for r in final if not r.ok)
+        logger.info("erp upsert %s: %d records, %d failed", entity, len(final), failed)
+        return final
+
+    def _existing_external_ids(self, entity: str, keys: Sequence[str]) -> set[str]:
+        """External ids among ``keys`` that already exist (to tell created from updated)."""
+        existing: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(keys)), GET_LIST_LIMIT):
+            refs = [self.types.record_ref(entity, externalId=key) for key in chunk]
+            response = self._idempotent("getList", baseRef=refs)
+            for read in response.iter("{*}readResponse"):
+                record = parsing.find(read, "record")
+                if record is not None and record.get("externalId"):
+                    existing.add(str(record.get("externalId")))
+        return existing
+
+    def _upsert_sync(self, typed: Sequence[tuple[int, str, Any]], existing: set[str]) -> list[tuple[int, WriteResult]]:
+        out: list[tuple[int, WriteResult]] = []
+        for chunk in _chunks(typed, UPSERT_LIMIT):
+            response = self._idempotent("upsertList", record=[value for _, _, value in chunk])
+            out.extend(self._write_results(response, chunk, existing, "upsertList"))
+        return out
+
+    def _upsert_async(self, typed: Sequence[tuple[int, str, Any]], existing: set[str]) -> list[tuple[int, WriteResult]]:
+        jobs: list[tuple[str, Sequence[tuple[int, str, Any]]]] = []
+        for chunk in _chunks(typed, ASYNC_JOB_LIMIT):
+            response = self._idempotent("asyncUpsertList", record=[value for _, _, value in chunk])
+            job_id = parsing.text(next(response.iter("{*}asyncStatusResult"), None), "jobId")
+            if not job_id:
+                raise FatalSyncError("asyncUpsertList returned no jobId", code="MALFORMED_RESPONSE", system="erp")
+            jobs.append((job_id, chunk))
+        logger.info("erp asyncUpsertList: %d jobs submitted", len(jobs))
+        out: list[tuple[int, WriteResult]] = []
+        for job_id, chunk in jobs:
+            self._wait_for_job(job_id)
+            response = self._idempotent("getAsyncResult", jobId=job_id, pageIndex=1)
+            out.extend(self._write_results(response, chunk, existing, "getAsyncResult"))
+        return out
+
+    def _wait_for_job(self, job_id: str) -> None:
+        deadline = time.monotonic() + self.async_max_wait
+        interval = self.async_poll_interval
+        while True:
+            response = self._idempotent("checkAsyncStatus", jobId=job_id)
+            status = parsing.text(next(response.iter("{*}asyncStatusResult"), None), "status") or ""
+            if status in DONE_JOB_STATES:
+                if status == "failed":
+                    raise RetryableSyncError(f"async job {job_id} failed", code="ASYNC_JOB_FAILED", system="erp")
+                return
+            if time.monotonic() + interval > deadline:
+                raise RetryableSyncError(
+                    f"async job {job_id} still {status or 'pending'} after {self.async_max_wait:.0f} s",
+                    code="ASYNC_TIMEOUT",
+                    system="erp",
+                )
+            time.sleep(interval)
+            interval = min(5.0, interval * 2)
+
+    def _write_results(
+        self,
+        response: etree._Element,
+        chunk: Sequence[tuple[int, str, Any]],
+        existing: set[str],
+        operation: str,
+    ) -> list[tuple[int, WriteResult]]:
+        responses = list(response.iter("{*}writeResponse"))
+        if len(responses) != len(chunk):
+            raise FatalSyncError(
+                f"{operation} answered {len(responses)} results for {len(chunk)} records",
+                code="MALFORMED_RESPONSE",
+                system="erp",
+            )
+        out: list[tuple[int, WriteResult]] = []
+        for (index, key, _), write in zip(chunk, responses, strict=True):
+            status = parsing.parse_status(write)
+            ref = parsing.find(write, "baseRef")
+            internal_id = ref.get("internalId") if ref is not None else None
+            if status.ok:
+                out.append((index, WriteResult(key=key, id=internal_id, created=key not in existing)))
+                existing.add(key)
+            else:
+                out.append(
+                    (index, WriteResult(key=key, id=internal_id, error_code=status.code, error_message=status.message))
+                )
+        return out
+
+    def delete_batch(self, entity: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete records by internal id with ``deleteList`` (≤200 per call); gone already is done.
+
+        Args:
+            entity: the record type.
+            ids: internal ids.
+
+        Returns:
+            One result per id, in order.
+        """
+        self._record_type(entity)
+        results: list[WriteResult] = []
+        for chunk in _chunks([str(i) for i in ids], LIST_LIMIT):
+            refs = [self.types.record_ref(entity, internalId=record_id) for record_id in chunk]
+            response = self._idempotent("deleteList", baseRef=refs)
+            responses = list(response.iter("{*}writeResponse"))
+            if len(responses) != len(chunk):
+                raise FatalSyncError(
+                    "deleteList answered the wrong number of results", code="MALFORMED_RESPONSE", system="erp"
+                )
+            for record_id, write in zip(chunk, responses, strict=True):
+                status = parsing.parse_status(write)
+                if status.ok or status.code in GONE_CODES:
+                    results.append(WriteResult(key=record_id, id=record_id))
+                else:
+                    results.append(
+                        WriteResult(key=record_id, id=record_id, error_code=status.code, error_message=status.message)
+                    )
+        logger.info("erp delete %s: %d ids, %d failed", entity, len(results), sum(1 for r in results if not r.ok))
+        return results
+
+    # -- deletions -----------------------------------------------------------------------------
+
+    def read_deleted_since(self, entity: str, since: datetime, until: datetime) -> DeletedWindow:
+        """Return ``entity`` records deleted between ``since`` and ``until`` (``getDeleted``, paged).
+
+        Args:
+            entity: the record type.
+            since: the window's start.
+            until: the window's end.
+
+        Returns:
+            The deletions and, when the ERP says so, the earliest time it still reports.
+        """
+        self._record_type(entity)
+        deleted_filter = self.types.get("GetDeletedFilter")(
+            deletedDate=self.types.get("SearchDateField")(
+                operator="within", searchValue=_utc(since), searchValue2=_utc(until)
+            ),
+            type=self.types.get("SearchEnumMultiSelectField")(operator="anyOf", searchValue=[entity]),
+        )
+        records: list[DeletedRecord] = []
+        earliest: datetime | None = None
+        index, total_pages = 1, 1
+        while index <= total_pages:
+            response = self._idempotent("getDeleted", getDeletedFilter=deleted_filter, pageIndex=index)
+            result = next(response.iter("{*}getDeletedResult"), None)
+            if result is None:
+                raise FatalSyncError("getDeleted: no getDeletedResult", code="MALFORMED_RESPONSE", system="erp")
+            status = parsing.parse_status(result)
+            if not status.ok:
+                raise FatalSyncError(f"getDeleted failed: {status.message or ''}", code=status.code or "", system="erp")
+            total_pages = int(parsing.text(result, "totalPages") or 1)
+            earliest = parsing.parse_datetime(parsing.text(result, "earliestDateAvailable")) or earliest
+            for item in result.iter("{*}deletedRecord"):
+                ref = parsing.find(item, "record")
+                deleted_at = parsing.parse_datetime(parsing.text(item, "deletedDate"))
+                if ref is None or deleted_at is None or not ref.get("internalId"):
+                    continue
+                records.append(
+                    DeletedRecord(
+                        id=str(ref.get("internalId")), deleted_at=deleted_at, external_id=ref.get("externalId")
+                    )
+                )
+            index += 1
+        logger.info("erp getDeleted %s: %d deletions", entity, len(records))
+        return DeletedWindow(records=records, earliest_available=earliest)
+
+    # -- plain creates (never retried) ---------------------------------------------------------
+
+    def add_batch(self, entity: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Create records with ``addList`` (≤200 per call). Never retried: a lost answer could mean a
+        created record, and repeating would duplicate it; prefer :meth:`upsert_batch`.
+
+        Args:
+            entity: the record type.
+            records: flat records.
+
+        Returns:
+            One result per record, keyed by its ``externalId`` when it has one.
+        """
+        self._record_type(entity)
+        results: list[WriteResult] = []
+        for chunk in _chunks(list(records), LIST_LIMIT):
+            typed: list[tuple[int, str, Any]] = []
+            chunk_results: dict[int, WriteResult] = {}
+            for index, flat in enumerate(chunk):
+                key = str(flat.get("externalId") or "")
+                try:
+                    typed.append((index, key, self.types.record(entity, flat)))
+                except InvalidRecord as exc:
+                    chunk_results[index] = WriteResult(
+                        key=key, id=None, error_code="INVALID_FIELD", error_message=str(exc)
+                    )
+            if typed:
+                response = self._call("addList", record=[value for _, _, value in typed])
+                for index, result in self._write_results(response, typed, set(), "addList"):
+                    chunk_results[index] = result
+            results.extend(chunk_results[i] for i in sorted(chunk_results))
+        return results
+
