@@ -33,8 +33,24 @@ SYSTEM_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+DERIVATION_RULES = frozenset({"full_name", "picklist_in"})
+
+
 class SchemaError(ValueError):
     """``schema.yaml`` is not valid; the message names the object and field."""
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How the org computes a read-only field from others.
+
+    ``full_name``: ``FirstName`` and ``LastName`` joined by a space (``Name`` of User and Contact).
+    ``picklist_in``: true when picklist ``field`` holds one of ``values`` (``Task.IsClosed``).
+    """
+
+    rule: str
+    field: str | None = None
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,8 @@ class FieldDef:
     external_id: bool = False
     unique: bool = False
     custom: bool = False
+    derived: Derivation | None = None
+    cascade_delete: bool = False
 
     @property
     def required(self) -> bool:
@@ -75,6 +93,9 @@ class ObjectDef:
     key_prefix: str
     fields: dict[str, FieldDef]
     custom: bool = False
+    createable: bool = True
+    updateable: bool = True
+    deletable: bool = True
     _by_lower: dict[str, FieldDef] = field(default_factory=dict, repr=False, compare=False)
     _relationships: dict[str, FieldDef] = field(default_factory=dict, repr=False, compare=False)
 
@@ -126,6 +147,7 @@ def _field(obj_name: str, name: str, spec: dict[str, Any]) -> FieldDef:
     known = {
         "type", "label", "length", "precision", "scale", "nillable", "required", "createable", "updateable",
         "default", "picklistValues", "restricted", "referenceTo", "relationshipName", "externalId", "unique",
+        "derived", "cascadeDelete",
     }
     unknown = set(spec) - known
     if unknown:
@@ -136,6 +158,7 @@ def _field(obj_name: str, name: str, spec: dict[str, Any]) -> FieldDef:
     reference_to = tuple(spec.get("referenceTo", ()))
     if ftype == "reference" and not reference_to:
         raise SchemaError(f"{where}: a reference needs referenceTo")
+    derived = _derivation(where, spec.get("derived"))
     length = int(spec.get("length", 18 if ftype in {"id", "reference"} else 255 if ftype in TEXT_TYPES else 0))
     return FieldDef(
         name=name,
@@ -155,7 +178,19 @@ def _field(obj_name: str, name: str, spec: dict[str, Any]) -> FieldDef:
         external_id=bool(spec.get("externalId", False)),
         unique=bool(spec.get("unique", spec.get("externalId", False))),
         custom=name.endswith("__c"),
+        derived=derived,
+        cascade_delete=bool(spec.get("cascadeDelete", False)),
     )
+
+
+def _derivation(where: str, spec: Any) -> Derivation | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or spec.get("rule") not in DERIVATION_RULES:
+        raise SchemaError(f"{where}: derived needs a rule, one of {sorted(DERIVATION_RULES)}")
+    if spec["rule"] == "picklist_in" and not (spec.get("field") and spec.get("values")):
+        raise SchemaError(f"{where}: a picklist_in derivation needs 'field' and 'values'")
+    return Derivation(rule=spec["rule"], field=spec.get("field"), values=tuple(spec.get("values", ())))
 
 
 def parse_schema(data: dict[str, Any]) -> Schema:
@@ -181,6 +216,9 @@ def parse_schema(data: dict[str, Any]) -> Schema:
             key_prefix=prefix,
             fields=fields,
             custom=obj_name.endswith("__c"),
+            createable=bool(spec.get("createable", True)),
+            updateable=bool(spec.get("updateable", True)),
+            deletable=bool(spec.get("deletable", True)),
         )
     for obj in objects.values():
         for f in obj.fields.values():

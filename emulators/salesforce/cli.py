@@ -1,0 +1,114 @@
+"""``tandem emulate salesforce``: start the Salesforce emulator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from emulators.common.cli import add_common_arguments
+from emulators.common.clock import EmulatorClock
+from emulators.common.control import EmulatorControls, EmulatorMiddleware
+from emulators.common.faults import FaultInjector
+from emulators.common.server import bind_socket, serve
+from emulators.common.tls import ensure_certificates
+from emulators.salesforce.app import SalesforceApp, classify, fault_response
+from emulators.salesforce.auth import DEMO_CREDENTIALS, SessionStore
+from emulators.salesforce.bulk_jobs import registry_for
+from emulators.salesforce.cursors import QueryCursors
+from emulators.salesforce.limits import DEVELOPER_EDITION_DAILY_REQUESTS, ApiLimit
+from emulators.salesforce.rest import EmulatorState
+from emulators.salesforce.schema import load_schema
+from emulators.salesforce.seed import load_demo
+from emulators.salesforce.store import RecordStore
+
+API_VERSION = "59.0"
+DEFAULT_SESSION_SECONDS = 7200
+DATABASE = "salesforce.sqlite3"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the Salesforce emulator's options to ``parser``."""
+    add_common_arguments(parser, default_port=8443, default_data_dir=".tandem/salesforce")
+    parser.add_argument("--org-type", choices=["production", "sandbox"], default="production",
+                        help="production or sandbox org (Organization.IsSandbox; default production)")
+    parser.add_argument("--api-limit", type=int, default=DEVELOPER_EDITION_DAILY_REQUESTS,
+                        help="daily API requests allowed, on a rolling 24 hours (default 15000, Developer Edition)")
+    parser.add_argument("--session-seconds", type=int, default=DEFAULT_SESSION_SECONDS,
+                        help="a session expires after this many seconds without use (default 7200)")
+
+
+def build_state(data_dir: Path, *, base_url: str, is_sandbox: bool, api_limit: int, session_seconds: int,
+                clock: EmulatorClock) -> EmulatorState:
+    """Open the store in ``data_dir`` and assemble the emulator's state."""
+    store = RecordStore(data_dir / DATABASE, load_schema(), clock, is_sandbox=is_sandbox)
+    return EmulatorState(
+        store=store, cursors=QueryCursors(store), sessions=SessionStore(clock, store.org_id, session_seconds),
+        limit=ApiLimit(clock, api_limit), clock=clock, credentials=DEMO_CREDENTIALS, base_url=base_url,
+        api_version=API_VERSION, is_sandbox=is_sandbox, session_seconds=session_seconds,
+    )
+
+
+def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector) -> EmulatorControls:
+    def seed(name: str) -> dict[str, Any]:
+        if name == "demo":
+            return {"seed": name, "counts": load_demo(state.store)}
+        if name == "none":
+            return {"seed": name, "counts": state.store.counts()}
+        raise ValueError(f"unknown data set {name!r}; use 'demo' or 'none'")
+
+    def reset(name: str | None) -> dict[str, Any]:
+        state.store.reset()
+        state.cursors.clear()
+        registry_for(state.store).clear()
+        state.limit.reset()
+        if name and name != "none":
+            return seed(name)
+        return {"seed": None, "counts": state.store.counts()}
+
+    return EmulatorControls(reset=reset, seed=seed, info=lambda: dict(info), clock=state.clock, faults=faults)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the emulator and serve until interrupted."""
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir: Path = args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if args.reset:
+        for suffix in ("", "-wal", "-shm"):
+            (data_dir / (DATABASE + suffix)).unlink(missing_ok=True)
+    tls = ensure_certificates(data_dir / "tls")
+    sock = bind_socket(args.host, args.port)
+    port = sock.getsockname()[1]
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "127.0.0.1"} else args.host  # noqa: S104 - compare only
+    base_url = f"https://{host}:{port}"
+    clock = EmulatorClock()
+    state = build_state(data_dir, base_url=base_url, is_sandbox=args.org_type == "sandbox", api_limit=args.api_limit,
+                        session_seconds=args.session_seconds, clock=clock)
+    if args.seed == "demo" and state.store.counts()["Account"] == 0:
+        load_demo(state.store)
+    faults = FaultInjector()
+    for rule in args.fault:
+        faults.add_from_json(rule)
+    creds = state.credentials
+    info: dict[str, Any] = {
+        "kind": "salesforce", "base_url": base_url, "ca_cert": str(tls.ca_cert), "instance_url": base_url,
+        "login_url": base_url, "username": creds.username, "password": creds.password,
+        "security_token": creds.security_token, "client_id": creds.client_id, "client_secret": creds.client_secret,
+        "org_id": state.store.org_id, "user_id": state.store.integration_user_id, "is_sandbox": state.is_sandbox,
+        "api_version": API_VERSION, "port": port,
+    }
+    controls = _controls(state, info, faults)
+    app = EmulatorMiddleware(SalesforceApp(state), controls, classify, fault_response)
+    print(f"Salesforce emulator listening on {base_url}", flush=True)
+    print(f"  CA certificate: {tls.ca_cert}", flush=True)
+    print(f"  instance URL:   {base_url}  (org {state.store.org_id}, {args.org_type})", flush=True)
+    print(f"  username: {creds.username}  password: {creds.password}  security token: {creds.security_token}",
+          flush=True)
+    print(f"  OAuth client id: {creds.client_id}  client secret: {creds.client_secret}", flush=True)
+    try:
+        serve(app, sock, tls=tls, ready_file=data_dir / "server.json", info=info, log_level=args.log_level)
+    finally:
+        state.store.close()
+    return 0
