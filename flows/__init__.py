@@ -1,1 +1,1 @@
-"""Tandem flows."""
+"""Prefect flows: one module per procedure, orchestration only."""

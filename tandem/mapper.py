@@ -7,16 +7,15 @@ the field is left out of that record (the target keeps its value) and the skip i
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from tandem.mapping import Direction, EntityMapping, FieldMap, referenced_entities
+from tandem.store.hashing import content_hash
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 _OMIT = object()
@@ -48,11 +47,6 @@ class MappedPage:
     hashes: list[str] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
     skipped_values: dict[str, int] = field(default_factory=dict)
-
-
-def content_hash(record: Mapping[str, Any]) -> str:
-    """A stable hash of a record's mapped content: key order does not matter, types are kept."""
-    return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def render_template(template: str, values: Mapping[str, Any]) -> str:
@@ -127,12 +121,19 @@ class Mapper:
     def _target(self, f: FieldMap) -> str:
         return f.crm if self.direction is Direction.TO_CRM else f.erp
 
+    def _placeholder_column(self, f: FieldMap, name: str) -> str:
+        """The source column a template placeholder stands for."""
+        return self._source(f) if name == f.placeholder else name
+
     def source_fields(self) -> list[str]:
         """The source columns this mapping reads (including template placeholders)."""
         names: list[str] = []
         for f in self.fields:
             template = self.templates.get(self._target(f), f.template)
-            names.extend(template_fields(template) if template is not None else [self._source(f)])
+            if template is None:
+                names.append(self._source(f))
+            else:
+                names.extend(self._placeholder_column(f, n) for n in template_fields(template))
         return list(dict.fromkeys(names))
 
     def map_page(
@@ -205,7 +206,11 @@ class Mapper:
             names = template_fields(template)
             if not names:
                 return pd.Series(_OMIT, index=frame.index, dtype=object)
-            sources = {name: frame[name] if name in frame else pd.Series(None, index=frame.index) for name in names}
+            columns = {name: self._placeholder_column(f, name) for name in names}
+            sources = {
+                name: frame[column] if column in frame else pd.Series(None, index=frame.index)
+                for name, column in columns.items()
+            }
             rendered = [
                 render_template(template, dict(zip(names, row, strict=True)))
                 for row in zip(*(sources[n].tolist() for n in names), strict=True)

@@ -58,6 +58,8 @@ class FieldMap(_Strict):
         not_synced: values that are known and deliberately not synced (documentation and validation).
         only_on_create: written when the target record is created, never on update.
         template: for fields travelling to the CRM, a text with ``{{erp field}}`` placeholders.
+        placeholder: the name the template uses for this field's own source value (the Sales
+            Connect ``{{activity_subject}}`` stands for the ERP task's title).
         reference: the entity (or entities, tried in order) whose bindings translate this field's ids
             between the systems.
         unresolved: when a reference cannot be translated: ``fail`` the record (default) or
@@ -74,6 +76,7 @@ class FieldMap(_Strict):
     not_synced: list[str] = Field(default_factory=list)
     only_on_create: bool = False
     template: str | None = None
+    placeholder: str | None = None
     reference: str | list[str] | None = None
     unresolved: Literal["fail", "omit"] = "fail"
 

@@ -1,1 +1,1 @@
-"""Tandem tasks."""
+"""Prefect tasks: small, retried steps of a sync."""

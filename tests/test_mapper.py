@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tandem.mapper import Mapper, content_hash, render_template
+from tandem.mapper import Mapper, render_template
 from tandem.mapping import Direction, MappingSet, parse_mapping_set
+from tandem.store.hashing import content_hash
 
 SPEC = {
     "entities": {
@@ -25,7 +26,8 @@ SPEC = {
         "task": {
             "crm_object": "Task", "erp_type": "task", "direction": "both",
             "fields": [
-                {"crm": "Subject", "erp": "title", "direction": "to_crm", "template": "{{title}}"},
+                {"crm": "Subject", "erp": "title", "direction": "to_crm", "template": "{{activity_subject}}",
+                 "placeholder": "activity_subject"},
                 {"crm": "Status", "erp": "status", "values": [["Not Started", "open"], ["Completed", "complete"]],
                  "not_synced": ["In Progress", "Waiting on someone else", "Deferred"]},
                 {"crm": "Priority", "erp": "priority", "values": [["Normal", "normal"], ["High", "high"]],
@@ -77,7 +79,9 @@ def test_erp_values_map_back_and_the_subject_follows_the_template(mappings: Mapp
         }
     )
     task = mappings.entity("task")
-    page = Mapper(task, Direction.TO_CRM, templates={"Subject": "Reminder: {{title}}"}).map_page(erp_tasks)
+    default = Mapper(task, Direction.TO_CRM).map_page(erp_tasks)
+    assert [r["Subject"] for r in default.records] == ["Call Acme", "Renewal"]
+    page = Mapper(task, Direction.TO_CRM, templates={"Subject": "Reminder: {{activity_subject}}"}).map_page(erp_tasks)
     assert [r["Subject"] for r in page.records] == ["Reminder: Call Acme", "Reminder: Renewal"]
     assert [(r["Status"], r["Priority"]) for r in page.records] == [("Not Started", "Normal"), ("Completed", "High")]
     assert [r["ActivityDate"] for r in page.records] == ["2024-05-01", "2024-05-02"]

@@ -1,0 +1,111 @@
+"""Prefect block describing one sync connection: which Salesforce org pairs with which ERP account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Self, cast
+
+from prefect.blocks.core import Block
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from blocks.erp import ErpCredentials
+from blocks.salesforce import SalesforceCredentials
+from blocks.store import StateStore
+from tandem.mapping import MAPPINGS_DIR, Direction, Filter, MappingSet, load_mapping_set, parse_mapping_set
+
+
+class ConnectionOptions(BaseModel):
+    """The sync options of a connection (saved with it, re-applied after a sandbox refresh)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entities: list[str] | None = Field(
+        default=None, description="The entities to sync; empty syncs every entity of the mapping set."
+    )
+    directions: dict[str, Direction] = Field(
+        default_factory=dict, description="Per entity, a direction that replaces the mapping's (to_crm, to_erp, both)."
+    )
+    exclusions: dict[str, list[Filter]] = Field(
+        default_factory=dict,
+        description="Per entity, conditions that keep records out of every flow (added to the mapping's filters).",
+    )
+    activity_subject_template: str = Field(
+        default="{{activity_subject}}",
+        description=(
+            "The Salesforce task Subject rendered from the ERP title; an ERP title change updates the Subject "
+            "only when the template contains {{activity_subject}}."
+        ),
+    )
+
+
+class SyncConnection(Block):
+    """One connection between a Salesforce org and an ERP account, with its mappings and options.
+
+    Production pairs with production and sandbox with sandbox; each CRM org pairs with one ERP
+    account. Both rules are checked before a flow writes anything.
+
+    Example:
+        Load a connection and the mapping set it syncs:
+        ```python
+        from blocks.connection import SyncConnection
+
+        connection = SyncConnection.load("BLOCK_NAME")
+        mappings = connection.mapping_set()
+        ```
+    """
+
+    _block_type_name = "Tandem Sync Connection"
+    _block_type_slug = "tandem-sync-connection"
+
+    salesforce: SalesforceCredentials = Field(description="The Salesforce org's credentials block.")
+    erp: ErpCredentials = Field(description="The ERP account's credentials block.")
+    store: StateStore = Field(default_factory=StateStore, description="The state store block.")
+    environment: Literal["production", "sandbox"] = Field(
+        default="production", description="Production pairs with production, sandbox with sandbox."
+    )
+    mapping_set: str = Field(
+        default="default",
+        description="The mapping file: a name under mappings/ (without .yaml) or a path to a YAML file.",
+    )
+    options: ConnectionOptions = Field(default_factory=ConnectionOptions, description="The sync options.")
+
+    @model_validator(mode="after")
+    def _check_environment(self) -> Self:
+        sides = {"Salesforce": self.salesforce.is_sandbox, "ERP": self.erp.is_sandbox}
+        wrong = [name for name, sandbox in sides.items() if sandbox != (self.environment == "sandbox")]
+        if wrong:
+            kinds = ", ".join(f"{n} is {'a sandbox' if sides[n] else 'production'}" for n in sides)
+            raise ValueError(
+                f"a {self.environment} connection needs {self.environment} on both sides, but {kinds}; "
+                "pair production with production and sandbox with sandbox"
+            )
+        return self
+
+    @classmethod
+    def load_named(cls, name: str) -> SyncConnection:
+        """Load the saved connection block called ``name`` (synchronously)."""
+        return cast(SyncConnection, cls.load(name))
+
+    def mapping_path(self) -> Path:
+        """The mapping file this connection uses."""
+        named = MAPPINGS_DIR / f"{self.mapping_set}.yaml"
+        return named if named.exists() or "/" not in self.mapping_set else Path(self.mapping_set)
+
+    def mapping_set_for_run(self) -> MappingSet:
+        """The mapping set with this connection's options applied (directions, exclusions), validated again."""
+        mappings = load_mapping_set(self.mapping_path())
+        for name in [*self.options.directions, *self.options.exclusions, *(self.options.entities or [])]:
+            mappings.entity(name)
+        data: dict[str, Any] = {"name": mappings.name, "entities": {}}
+        for name, entity in mappings.entities.items():
+            spec = entity.model_dump(exclude={"name"})
+            if name in self.options.directions:
+                spec["direction"] = self.options.directions[name]
+            spec["filters"] = [*spec["filters"], *(f.model_dump() for f in self.options.exclusions.get(name, []))]
+            data["entities"][name] = spec
+        return parse_mapping_set(data, f"{mappings.source} (with the options of this connection)")
+
+    def enabled_entities(self) -> list[str]:
+        """The entities this connection syncs."""
+        mappings = load_mapping_set(self.mapping_path())
+        return list(self.options.entities) if self.options.entities else list(mappings.entities)

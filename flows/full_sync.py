@@ -1,0 +1,41 @@
+"""Full sync: every enabled entity, in dependency order, everything from its source side."""
+
+from __future__ import annotations
+
+from prefect import flow, runtime
+
+from blocks.connection import SyncConnection
+from flows.orchestration import parallel_jobs, run_in_dependency_order
+from flows.parameters import EntityName, selected_entities
+from tasks.report import publish_report
+from tasks.setup import open_connection
+
+PROCEDURE = "full-sync"
+
+
+@flow(name=PROCEDURE, task_runner=parallel_jobs())
+def full_sync(
+    connection: str = "demo", entities: list[EntityName] | None = None, dry_run: bool = False
+) -> list[dict[str, object]]:
+    """Sync every enabled entity (or the chosen ones) completely, in dependency order.
+
+    Currencies before customers, salespeople before accounts, units before items, price groups
+    before prices, transactions last. Records that exist on both sides are coupled by match keys;
+    writes are upserts by external id, so running it twice changes nothing the second time.
+
+    Args:
+        connection: the name of the Tandem Sync Connection block.
+        entities: the entities to sync (all enabled ones when empty).
+        dry_run: report what would change, write nothing.
+
+    Returns:
+        One row per entity with its state and counts (also published as a table artifact).
+    """
+    block = SyncConnection.load_named(connection)
+    names = selected_entities(entities, block.enabled_entities())
+    context = open_connection(
+        block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
+        flow_run_id=str(runtime.flow_run.id),
+    )
+    reports = run_in_dependency_order(context, PROCEDURE, names)
+    return publish_report(context, PROCEDURE, reports)

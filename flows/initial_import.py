@@ -1,0 +1,49 @@
+"""Initial import: the first sync of a connection (the Sales Connect rules)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import flow, runtime
+
+from blocks.connection import SyncConnection
+from flows.orchestration import parallel_jobs, run_in_dependency_order
+from flows.parameters import EntityName, selected_entities
+from tandem.mapping import Direction
+from tasks.report import publish_report
+from tasks.setup import open_connection
+
+PROCEDURE = "initial-import"
+
+
+@flow(name=PROCEDURE, task_runner=parallel_jobs())
+def initial_import(
+    connection: str = "demo", hours: int = 24, entities: list[EntityName] | None = None, dry_run: bool = False
+) -> list[dict[str, object]]:
+    """Bring the CRM's recent records in and record when sync was enabled.
+
+    Imports the Salesforce records created or changed in the last ``hours`` into the ERP, coupling
+    records that already exist on both sides (by match keys) instead of creating them again. Nothing
+    travels ERP → CRM here: ERP records that existed before sync was enabled are never pushed to
+    the CRM; for entities marked ``only_new_to_crm`` only those created afterwards travel that way.
+
+    Args:
+        connection: the name of the Tandem Sync Connection block.
+        hours: how far back CRM records are imported.
+        entities: the entities to import (all enabled ones when empty).
+        dry_run: report what would change, write nothing.
+
+    Returns:
+        One row per entity with its state and counts (also published as a table artifact).
+    """
+    if hours < 1:
+        raise ValueError("hours must be at least 1")
+    block = SyncConnection.load_named(connection)
+    names = selected_entities(entities, block.enabled_entities())
+    context = open_connection(
+        block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
+        flow_run_id=str(runtime.flow_run.id), enable_sync=True,
+    )
+    since = context.started_at - timedelta(hours=hours)
+    reports = run_in_dependency_order(context, PROCEDURE, names, since=since, directions=(Direction.TO_ERP,))
+    return publish_report(context, PROCEDURE, reports)

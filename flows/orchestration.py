@@ -1,0 +1,58 @@
+"""Run entity jobs in dependency order: the jobs of one level at the same time, a job whose
+dependency failed or was skipped is skipped with that reason."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from prefect import get_run_logger
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from tandem.mapping import Direction
+from tandem.store.tables import JobState
+from tandem.sync.context import SyncContext
+from tandem.sync.jobs import JobReport
+from tasks.report import advance_progress, record_skip, start_progress
+from tasks.sync import sync_entity
+
+
+def parallel_jobs() -> TaskRunner[Any]:
+    """The flows' task runner: two entity jobs at a time (a 2-core machine; SQLite serialises writers)."""
+    return cast(TaskRunner[Any], ThreadPoolTaskRunner(max_workers=2))
+
+
+def run_in_dependency_order(
+    context: SyncContext,
+    procedure: str,
+    entities: list[str],
+    *,
+    since: datetime | None = None,
+    directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
+) -> list[JobReport]:
+    """Run one job per entity, level by level; return the reports in the order the jobs ran."""
+    logger = get_run_logger()
+    levels = context.mappings.levels(only=entities)
+    progress = start_progress(procedure, len(entities))
+    not_done: set[str] = set()
+    reports: list[JobReport] = []
+    for level in levels:
+        futures = {}
+        for name in level:
+            blockers = sorted(context.mappings.entity(name).dependencies() & not_done)
+            if blockers:
+                reason = f"skipped: depends on {', '.join(blockers)}, which did not succeed"
+                logger.warning("%s %s", name, reason)
+                reports.append(record_skip(context, name, reason))
+                not_done.add(name)
+                continue
+            futures[name] = sync_entity.submit(context, name, since=since, directions=directions)
+        for name, future in futures.items():
+            try:
+                reports.append(future.result())
+            except Exception as exc:  # the job failed after its retries: record it, go on with the others
+                logger.error("%s failed: %s", name, exc)
+                reports.append(JobReport(entity=name, state=JobState.FAILED, reason=str(exc)))
+                not_done.add(name)
+        advance_progress(progress, len(reports), len(entities))
+    return reports

@@ -1,0 +1,411 @@
+"""One pass of one entity in one direction: read pages from the source, map, compare with the
+bindings, couple by match keys, write batches to the target, record bindings and the watermark.
+
+Every write is idempotent (upsert by the link key, or update by a known id), so a page that is
+repeated after a crash or a retry never duplicates a record. A record that fails is stored as
+failed with its reason; the rest of its page is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from tandem.adapter import WriteResult
+from tandem.mapper import MappedPage, Mapper
+from tandem.mapping import Direction, Filter, referenced_entities
+from tandem.store import session_scope
+from tandem.store.bindings import BindingRecord, WatermarkAdvance, bindings_by_ids, upsert_bindings
+from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
+from tandem.store.tables import Binding, BindingStatus, Side
+from tandem.store.types import utc_now
+from tandem.sync.context import Route, SyncContext
+from tandem.sync.coupling import Match, MatchIndex
+
+log = logging.getLogger(__name__)
+
+#: How many failed records a pass keeps in memory for the run's artifact (all are in the store).
+FAILURE_SAMPLE = 50
+
+
+@dataclass
+class PassResult:
+    """What a pass did.
+
+    Attributes:
+        counts: records inserted, modified, unchanged, skipped, failed, coupled.
+        skipped_values: per target field, values a value map did not sync.
+        failures: the first failed records (ids and codes only).
+        pages: pages read.
+    """
+
+    counts: JobCounts = field(default_factory=JobCounts)
+    skipped_values: dict[str, int] = field(default_factory=dict)
+    failures: list[RecordErrorEntry] = field(default_factory=list)
+    pages: int = 0
+
+    def absorb(self, other: PassResult) -> None:
+        """Add another pass's (or page's) outcome to this one."""
+        self.counts = self.counts + other.counts
+        for name, count in other.skipped_values.items():
+            self.skipped_values[name] = self.skipped_values.get(name, 0) + count
+        self.failures.extend(other.failures[: max(0, FAILURE_SAMPLE - len(self.failures))])
+        self.pages += other.pages
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One record to write: to a known target record (update/couple) or a new one (``target_id`` None)."""
+
+    source_id: str
+    target_id: str | None
+    link: str
+    record: dict[str, Any]
+    digest: str
+    coupling: bool = False
+    write_back: bool = False
+
+
+@dataclass
+class _Plan:
+    """What to do with the mapped records of one page."""
+
+    updates: list[_Write] = field(default_factory=list)
+    creates: list[_Write] = field(default_factory=list)
+    bindings: list[BindingRecord] = field(default_factory=list)
+    errors: list[RecordErrorEntry] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    references: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+
+def _matches(series: pd.Series, condition: Filter) -> pd.Series:
+    values = condition.value if isinstance(condition.value, list) else [condition.value]
+    text = series.astype(object).where(series.notna(), None).map(lambda v: None if v is None else str(v))
+    wanted = {None if v is None else str(v) for v in values}
+    inside = text.map(lambda v: v in wanted)
+    return ~inside if condition.op in {"!=", "not in"} else inside
+
+
+class EntityPass:
+    """Runs one route (entity + direction) over every changed source record.
+
+    Args:
+        context: the run's context.
+        route: the entity and direction.
+        job_id: the job the records belong to (for record errors).
+    """
+
+    def __init__(self, context: SyncContext, route: Route, *, job_id: int | None = None) -> None:
+        self.context = context
+        self.route = route
+        self.job_id = job_id
+        templates = context.templates.get(route.entity.name)
+        self.mapper = Mapper(route.entity, route.direction, templates=templates)
+        opposite = Direction.TO_ERP if route.direction is Direction.TO_CRM else Direction.TO_CRM
+        two_way = route.entity.direction is Direction.BOTH
+        self.reverse = Mapper(route.entity, opposite, templates=templates) if two_way else None
+        self.index = MatchIndex(route)
+        self._index_loaded = False
+
+    def read_fields(self) -> list[str]:
+        """The source fields a page must carry."""
+        route = self.route
+        extra = [route.source_link_field, *self.index.source_fields]
+        extra += [c.field for c in route.entity.filters if c.side == route.source_side.value]
+        if route.entity.only_new_to_crm and route.source_side is Side.ERP:
+            extra.append(route.created_field)
+        return list(dict.fromkeys([*self.mapper.source_fields(), *extra]))
+
+    def run(self, since: datetime | None) -> PassResult:
+        """Sync every source record changed at or after ``since`` (everything when ``None``)."""
+        result = PassResult()
+        source = self.route.source_adapter(self.context)
+        for page in source.read_changed_since(
+            self.route.source_object, since, fields=self.read_fields(), page_size=self.context.page_size
+        ):
+            result.absorb(self.run_page(page))
+        log.info(
+            "%s %s: %d pages, %s", self.route.entity.name, self.route.direction.value, result.pages, result.counts
+        )
+        return result
+
+    def run_page(self, page: pd.DataFrame) -> PassResult:
+        """Sync one page of source records."""
+        page = page.drop_duplicates("id", keep="last").reset_index(drop=True)
+        result = PassResult(pages=1)
+        page, skipped = self._leave_out(page)
+        if page.empty:
+            result.counts = JobCounts(skipped=skipped)
+            return result
+        source_ids = page["id"].astype(str).tolist()
+        rows = page.set_index(page["id"].astype(str)).to_dict("index")
+        with session_scope(self.context.store, write=False) as session:
+            bound = bindings_by_ids(
+                session, self.context.connection_id, self.route.entity.name, self.route.source_side, source_ids
+            )
+            references = self._references(session, page)
+            matches = self._matches([i for i in source_ids if self._target_id(bound.get(i)) is None], rows)
+            taken = bindings_by_ids(
+                session, self.context.connection_id, self.route.entity.name, self.route.target_side,
+                [m.target_id for m in matches.values() if m.target_id is not None],
+            )
+        creating = pd.Series(
+            [self._target_id(bound.get(i)) is None and matches.get(i, Match()).target_id is None for i in source_ids],
+            index=page.index,
+        )
+        mapped = self.mapper.map_page(page, references=references, creating=creating)
+        plan = self._plan(rows, mapped, bound, matches, set(taken))
+        plan.references = references
+        if self.context.dry_run:
+            plan.count("inserted", len(plan.creates))
+            plan.count("coupled", sum(w.coupling for w in plan.updates))
+            plan.count("modified", sum(not w.coupling for w in plan.updates))
+        else:
+            self._write(plan)
+            self._record(plan, page)
+        result.counts = JobCounts(
+            inserted=plan.counts.get("inserted", 0),
+            modified=plan.counts.get("modified", 0),
+            unchanged=plan.counts.get("unchanged", 0),
+            coupled=plan.counts.get("coupled", 0),
+            failed=plan.counts.get("failed", 0),
+            skipped=skipped + plan.counts.get("skipped", 0),
+        )
+        result.skipped_values = mapped.skipped_values
+        result.failures = plan.errors[:FAILURE_SAMPLE]
+        return result
+
+    def _leave_out(self, page: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Drop records the entity's filters or the only-new rule keep out; return the rest and the count."""
+        keep = pd.Series(True, index=page.index)
+        for condition in self.route.entity.filters:
+            if condition.side == self.route.source_side.value:
+                keep &= _matches(page[condition.field], condition)
+        enabled_at = self.context.sync_enabled_at
+        if self.route.entity.only_new_to_crm and self.route.source_side is Side.ERP and enabled_at is not None:
+            created = pd.to_datetime(page[self.route.created_field], utc=True, errors="coerce", format="mixed")
+            keep &= created >= pd.Timestamp(enabled_at)
+        return page[keep].reset_index(drop=True), int((~keep).sum())
+
+    def _references(self, session: Any, page: pd.DataFrame) -> dict[str, dict[str, str]]:
+        references: dict[str, dict[str, str]] = {}
+        for f in self.mapper.fields:
+            column = self.route.source_field(f.crm, f.erp)
+            for entity in referenced_entities(f):
+                ids = [str(v) for v in page[column].dropna().unique()]
+                found = bindings_by_ids(session, self.context.connection_id, entity, self.route.source_side, ids)
+                lookup = references.setdefault(entity, {})
+                for source_id, binding in found.items():
+                    target = self._target_id(binding)
+                    if target is not None:
+                        lookup[source_id] = target
+        return references
+
+    def _target_id(self, binding: Binding | None) -> str | None:
+        if binding is None:
+            return None
+        return binding.crm_id if self.route.target_side is Side.CRM else binding.erp_id
+
+    def _source_hash(self, binding: Binding) -> str | None:
+        return binding.erp_hash if self.route.source_side is Side.ERP else binding.crm_hash
+
+    def _link_for_new(self, row: dict[str, Any], source_id: str) -> str | None:
+        link = row.get(self.route.source_link_field)
+        if link is not None and link == link and str(link).strip():
+            return str(link)
+        # A CRM record that never had an ERP partner: its own id becomes the ERP externalId.
+        return source_id if self.route.source_side is Side.CRM else None
+
+    def _matches(self, unbound: list[str], rows: dict[str, dict[str, Any]]) -> dict[str, Match]:
+        """Look the unbound source records up among the target's records by the entity's match keys."""
+        if not self.route.entity.match_keys or not unbound:
+            return {}
+        if not self._index_loaded:
+            self.index.load(self.context)
+            self._index_loaded = True
+        return {source_id: self.index.find(rows[source_id]) for source_id in unbound}
+
+    def _plan(
+        self,
+        rows: dict[str, dict[str, Any]],
+        mapped: MappedPage,
+        bound: dict[str, Binding],
+        matches: dict[str, Match],
+        taken: set[str],
+    ) -> _Plan:
+        plan = _Plan()
+        for failure in mapped.failures:
+            self._fail(plan, failure.source_id, failure.code, failure.message)
+        for source_id, record, digest in zip(mapped.source_ids, mapped.records, mapped.hashes, strict=True):
+            row = rows[source_id]
+            binding = bound.get(source_id)
+            target_id = self._target_id(binding)
+            if binding is not None and target_id is not None:
+                if self._source_hash(binding) == digest and binding.status is BindingStatus.SYNCED:
+                    plan.count("unchanged")
+                    continue
+                link = binding.external_id or self._link_for_new(row, source_id)
+                if link is None:
+                    self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
+                    continue
+                write_back = self._unlinked(row, link)
+                plan.updates.append(_Write(source_id, target_id, link, record, digest, write_back=write_back))
+                continue
+            match = matches.get(source_id, Match())
+            if match.ambiguous:
+                self._fail(plan, source_id, "AMBIGUOUS_MATCH", "several target records share its match keys")
+                continue
+            if match.target_id is not None:
+                if match.target_id in taken:
+                    self._fail(
+                        plan, source_id, "MATCH_TAKEN",
+                        f"its match-key partner {match.target_id} is already coupled with another record",
+                    )
+                    continue
+                taken.add(match.target_id)
+                link = match.target_link or self._link_for_new(row, source_id)
+                if link is None:
+                    self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
+                    continue
+                plan.updates.append(
+                    _Write(source_id, match.target_id, link, record, digest, True, self._unlinked(row, link))
+                )
+                continue
+            if not self.route.entity.create_missing:
+                plan.count("skipped")
+                continue
+            link = self._link_for_new(row, source_id)
+            if link is None:
+                self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
+                continue
+            plan.creates.append(_Write(source_id, None, link, record, digest, write_back=self._unlinked(row, link)))
+        return plan
+
+    def _unlinked(self, row: dict[str, Any], link: str) -> bool:
+        """True when the source is the CRM and its record does not hold ``link`` in its key field yet."""
+        if self.route.source_side is not Side.CRM:
+            return False
+        current = row.get(self.route.entity.crm_key)
+        return current is None or current != current or str(current) != link
+
+    def _fail(self, plan: _Plan, source_id: str, code: str, message: str, target_id: str | None = None) -> None:
+        plan.count("failed")
+        plan.errors.append(RecordErrorEntry(self.route.entity.name, self.route.source_side, source_id, code, message))
+        ids = {self.route.source_side: source_id, self.route.target_side: target_id}
+        plan.bindings.append(
+            BindingRecord(
+                crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], status=BindingStatus.FAILED,
+                error_code=code, error_message=message,
+            )
+        )
+
+    def _write(self, plan: _Plan) -> None:
+        route, context = self.route, self.context
+        now = utc_now()
+        key = route.entity.crm_key
+        if route.target_side is Side.CRM:
+            update_results = context.crm.update_batch(
+                route.target_object, [{"Id": w.target_id, key: w.link, **w.record} for w in plan.updates]
+            )
+            create_results = context.crm.upsert_batch(
+                route.target_object, key, [{key: w.link, **w.record} for w in plan.creates]
+            )
+        else:
+            combined = context.erp.upsert_batch(
+                route.target_object, "externalId",
+                [{"externalId": w.link, **w.record} for w in [*plan.updates, *plan.creates]],
+            )
+            update_results, create_results = combined[: len(plan.updates)], combined[len(plan.updates) :]
+        written: list[tuple[_Write, str]] = []
+        for write, outcome in zip(plan.updates, update_results, strict=True):
+            if self._settle(plan, write, outcome):
+                plan.count("coupled" if write.coupling else "modified")
+                written.append((write, outcome.id or str(write.target_id)))
+        for write, outcome in zip(plan.creates, create_results, strict=True):
+            if self._settle(plan, write, outcome) and outcome.id is not None:
+                plan.count("inserted" if outcome.created else "modified")
+                written.append((write, outcome.id))
+        if route.target_side is Side.ERP:
+            self._write_back_links(written)
+        reverse_hashes = self._reverse_hashes(written, plan.references)
+        for write, target_id in written:
+            ids = {route.source_side: write.source_id, route.target_side: target_id}
+            hashes = {route.source_side: write.digest, route.target_side: reverse_hashes.get(target_id)}
+            plan.bindings.append(
+                BindingRecord(
+                    crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], external_id=write.link,
+                    crm_hash=hashes.get(Side.CRM), erp_hash=hashes.get(Side.ERP),
+                    status=BindingStatus.SYNCED, last_synced_at=now,
+                )
+            )
+
+    def _reverse_hashes(
+        self, written: list[tuple[_Write, str]], references: dict[str, dict[str, str]]
+    ) -> dict[str, str]:
+        """For a two-way entity: the hash each written target record has when read the other way.
+
+        The written records are read back (one read per page) and mapped in the opposite direction;
+        stored as the target side's hash, it makes the opposite pass see them as unchanged instead of
+        writing them back (no echo), whatever the target filled in or normalised itself.
+        """
+        if self.reverse is None or not written:
+            return {}
+        route = self.route
+        adapter = route.target_adapter(self.context)
+        frame = adapter.read_by_keys(
+            route.target_object, route.target_link_field, [w.link for w, _ in written],
+            fields=self.reverse.source_fields(),
+        )
+        inverted = {name: {t: s for s, t in lookup.items()} for name, lookup in references.items()}
+        page = self.reverse.map_page(frame, references=inverted)
+        return dict(zip(page.source_ids, page.hashes, strict=True))
+
+    def _settle(self, plan: _Plan, write: _Write, outcome: WriteResult) -> bool:
+        if outcome.ok:
+            return True
+        self._fail(plan, write.source_id, outcome.error_code or "UNKNOWN", outcome.error_message or "", write.target_id)
+        return False
+
+    def _write_back_links(self, written: list[tuple[_Write, str]]) -> None:
+        """Give CRM records their ERP link key (``ERP_Id__c``) after their ERP partner was written."""
+        key = self.route.entity.crm_key
+        updates = [{"Id": w.source_id, key: w.link} for w, _ in written if w.write_back]
+        if updates:
+            failed = [r for r in self.context.crm.update_batch(self.route.source_object, updates) if not r.ok]
+            if failed:
+                log.warning("%d %s link keys could not be written back", len(failed), self.route.source_object)
+
+    def _record(self, plan: _Plan, page: pd.DataFrame) -> None:
+        context, route = self.context, self.route
+        newest = page["modified_at"].max()
+        watermark = None
+        if pd.notna(newest):
+            watermark = WatermarkAdvance(route.source_side, min(newest.to_pydatetime(), context.started_at))
+        with session_scope(context.store) as session:
+            result = upsert_bindings(
+                session, context.connection_id, route.entity.name, plan.bindings,
+                key=route.source_side, watermark=watermark,
+            )
+            if plan.errors and context.run_id is not None:
+                add_record_errors(session, context.run_id, plan.errors, job_id=self.job_id)
+        if result.conflicts:
+            conflicts = [
+                RecordErrorEntry(
+                    route.entity.name, route.source_side, c.key_id, "BINDING_CONFLICT",
+                    f"written, but its partner {c.other_id} is already bound to {c.bound_to or 'another record'}",
+                )
+                for c in result.conflicts
+            ]
+            plan.errors.extend(conflicts)
+            plan.count("failed", len(conflicts))
+            if context.run_id is not None:
+                with session_scope(context.store) as session:
+                    add_record_errors(session, context.run_id, conflicts, job_id=self.job_id)
+            log.warning("%s: %d bindings conflicted with existing ones", route.entity.name, len(conflicts))

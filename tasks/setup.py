@@ -1,0 +1,82 @@
+"""Open a connection for a run: log in to both systems, check the pairing rules, start the run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from prefect import task
+from prefect.cache_policies import NONE
+from sqlalchemy import Engine
+
+from blocks.connection import SyncConnection
+from tandem.store import session_scope, update_connection
+from tandem.store.runs import start_run
+from tandem.store.types import utc_now
+from tandem.sync.context import SyncContext
+from tandem.sync.pairing import check_environments, register_connection
+from tasks.retry import RETRIES, RETRY_JITTER, backoff, retry_on_transient
+
+
+@task(
+    name="open-connection", retries=RETRIES, retry_delay_seconds=backoff(), retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_on_transient, cache_policy=NONE,
+)
+def open_connection(
+    block: SyncConnection,
+    *,
+    name: str,
+    procedure: str,
+    entities: list[str],
+    dry_run: bool,
+    flow_run_id: str | None,
+    enable_sync: bool = False,
+) -> SyncContext:
+    """Log in, check production↔production / sandbox↔sandbox and one ERP company per CRM org, start the run.
+
+    Args:
+        block: the connection block.
+        name: the connection's name (the block's name).
+        procedure: the flow's name, recorded with the run.
+        entities: the entities the run will sync.
+        dry_run: report what would change, write nothing (no run is recorded).
+        flow_run_id: the Prefect flow run, recorded with the run.
+        enable_sync: record now as the time sync was enabled, unless it already was (initial import).
+
+    Returns:
+        The run's context.
+    """
+    started_at = utc_now()
+    crm = block.salesforce.get_client()
+    erp = block.erp.get_client()
+    store = block.store.get_engine()
+    org_id, org_is_sandbox = crm.organization()
+    check_environments(
+        block.environment, crm_org_id=org_id, crm_is_sandbox=org_is_sandbox,
+        erp_account=block.erp.account_id, erp_is_sandbox=block.erp.is_sandbox,
+    )
+    connection = register_connection(
+        store, name=name, environment=block.environment, crm_org_id=org_id, erp_account=block.erp.account_id,
+        enabled_at=started_at if enable_sync and not dry_run else None,
+    )
+    enabled_at: datetime | None = connection.sync_enabled_at
+    if enable_sync and enabled_at is None and not dry_run:
+        enabled_at = _enable(store, connection.id, started_at)
+    context = SyncContext(
+        connection_id=int(connection.id or 0), store=store, crm=crm, erp=erp,
+        mappings=block.mapping_set_for_run(), started_at=started_at, dry_run=dry_run,
+        sync_enabled_at=enabled_at if not dry_run else (enabled_at or started_at),
+        templates={"task": {"Subject": block.options.activity_subject_template}},
+    )
+    if dry_run:
+        return context
+    with session_scope(store) as session:
+        run = start_run(session, context.connection_id, procedure, flow_run_id=flow_run_id, entities=entities)
+        return replace(context, run_id=run.id)
+
+
+def _enable(store: Engine, connection_id: int | None, when: datetime) -> datetime:
+    """Record ``when`` as the moment sync was enabled on the connection."""
+    with session_scope(store) as session:
+        update_connection(session, int(connection_id or 0), sync_enabled_at=when, enabled=True)
+    return when

@@ -1,0 +1,86 @@
+"""Flow tests: both emulators out of process (demo seeds), Prefect's test harness, real blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+from pydantic import SecretStr
+
+from blocks.connection import ConnectionOptions, SyncConnection
+from blocks.erp import ErpCredentials
+from blocks.salesforce import SalesforceCredentials
+from blocks.store import StateStore
+from tests.support.emulator import RunningEmulator, start_emulator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server() -> Iterator[None]:
+    """A temporary Prefect server and database for the whole session."""
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    """The Salesforce emulator (production org, demo data)."""
+    emulator = start_emulator("salesforce", tmp_path_factory.mktemp("crm"), "--seed", "demo", "--api-limit", "1000000")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    """The ERP emulator (production account, demo data)."""
+    emulator = start_emulator("erp", tmp_path_factory.mktemp("erp"), "--seed", "demo")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def fresh(crm: RunningEmulator, erp: RunningEmulator) -> tuple[RunningEmulator, RunningEmulator]:
+    """Both emulators back to their demo data, clocks at real time, no faults."""
+    for emulator in (crm, erp):
+        emulator.control("POST", "reset", json={"seed": "demo"})
+        emulator.control("POST", "clock", json={"reset": True})
+    return crm, erp
+
+
+def salesforce_block(crm: RunningEmulator, **overrides: Any) -> SalesforceCredentials:
+    """Credentials for the Salesforce emulator."""
+    info = crm.info
+    fields: dict[str, Any] = {
+        "login_host": info["login_url"], "username": info["username"], "password": SecretStr(info["password"]),
+        "security_token": SecretStr(info["security_token"]), "ca_bundle_path": crm.ca_cert,
+        "api_version": info.get("api_version", "59.0"),
+    }
+    return SalesforceCredentials(**{**fields, **overrides})
+
+
+def erp_block(erp: RunningEmulator, **overrides: Any) -> ErpCredentials:
+    """Credentials for the ERP emulator."""
+    info = erp.info
+    fields: dict[str, Any] = {
+        "account_id": info["account"], "consumer_key": SecretStr(info["consumer_key"]),
+        "consumer_secret": SecretStr(info["consumer_secret"]), "token_id": SecretStr(info["token_id"]),
+        "token_secret": SecretStr(info["token_secret"]), "wsdl_url": info["wsdl_url"],
+    }
+    return ErpCredentials(**{**fields, **overrides})
+
+
+def save_connection(
+    name: str, crm_emulator: RunningEmulator, erp_emulator: RunningEmulator, store_path: Path, **fields: Any
+) -> SyncConnection:
+    """Save a Tandem Sync Connection block called ``name`` pairing the two emulators."""
+    block = SyncConnection(
+        salesforce=fields.pop("salesforce", None) or salesforce_block(crm_emulator),
+        erp=fields.pop("erp", None) or erp_block(erp_emulator),
+        store=StateStore(url=SecretStr(f"sqlite:///{store_path}")),
+        options=fields.pop("options", None) or ConnectionOptions(),
+        **fields,
+    )
+    block.save(name, overwrite=True)
+    return block
