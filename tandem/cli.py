@@ -19,6 +19,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
     emulate = verbs.add_parser("emulate", help="run a local emulator of Salesforce or the ERP")
     kinds = emulate.add_subparsers(dest="emulator", required=True)
+    demo = verbs.add_parser("demo", help="start both emulators and run an initial import and a full sync")
+    demo.set_defaults(handler=_run_demo)
     chosen = argv[1] if len(argv) > 1 and argv[0] == "emulate" else None
     for name, (module_name, summary) in EMULATORS.items():
         sub = kinds.add_parser(name, help=summary, description=summary)
@@ -27,6 +29,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             module.add_arguments(sub)
             sub.set_defaults(handler=module.run)
     return parser
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    return run_demo()
 
 
 def main(argv: list[str] | None = None) -> int:

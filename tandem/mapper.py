@@ -37,7 +37,8 @@ class MappedPage:
     Attributes:
         source_ids: ids of the source records that mapped, in order.
         records: the target-shaped records (fields not synced are absent), aligned with ``source_ids``.
-        hashes: a content hash of each mapped record (to recognise unchanged records and echoes).
+        hashes: a content hash of each mapped record (to recognise unchanged records and echoes);
+            fields written only on create are left out, so a record hashes alike before and after.
         failures: records that could not be mapped.
         skipped_values: per target field, how many values a value map left unsynced.
     """
@@ -114,6 +115,7 @@ class Mapper:
         self.direction = direction
         self.fields = entity.fields_towards(direction)
         self.templates = dict(templates or {})
+        self._create_only = {self._target(f) for f in self.fields if f.only_on_create}
 
     def _source(self, f: FieldMap) -> str:
         return f.erp if self.direction is Direction.TO_CRM else f.crm
@@ -196,7 +198,7 @@ class Mapper:
             record = {name: value for name, value in zip(targets, row, strict=True) if value is not _OMIT}
             page.source_ids.append(ids[position])
             page.records.append(record)
-            page.hashes.append(content_hash(record))
+            page.hashes.append(content_hash({k: v for k, v in record.items() if k not in self._create_only}))
         return page
 
     def _column(self, f: FieldMap, frame: pd.DataFrame, page: MappedPage) -> pd.Series:

@@ -170,3 +170,12 @@ def test_a_reference_to_several_entities_tries_each() -> None:
     assert page.records == [{"Product2Id": "01tA"}, {"Product2Id": "01tB"}]
     assert [f.source_id for f in page.failures] == ["3"]
     assert "item or resource" in page.failures[0].message
+
+
+def test_fields_written_only_on_create_do_not_change_the_hash(mappings: MappingSet) -> None:
+    frame = pd.DataFrame({"id": ["1"], "companyName": ["Acme"], "salesRep.internalId": [None], "entityId": ["C-1"]})
+    mapper = Mapper(mappings.entity("customer"), Direction.TO_CRM)
+    created = mapper.map_page(frame, creating=pd.Series([True]))
+    updated = mapper.map_page(frame, creating=pd.Series([False]))
+    assert "AccountNumber" in created.records[0] and "AccountNumber" not in updated.records[0]
+    assert created.hashes == updated.hashes

@@ -16,6 +16,8 @@ from emulators.erp.render import iso
 from emulators.erp.requests_xml import ParsedRecord
 from emulators.erp.schema import record_specs
 from emulators.erp.store import ErpStore
+from emulators.salesforce.seed import FIRST_NAMES as SALES_TEAM_FIRST
+from emulators.salesforce.seed import LAST_NAMES as SALES_TEAM_LAST
 
 SEED = 20232
 FIRST = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Mateo", "Sofia", "Lucas", "Mia", "Ethan", "Amara", "Kenji",
@@ -73,11 +75,13 @@ def demo_rows(day: datetime) -> list[tuple[str, list[tuple[str, dict[str, Any]]]
     data.append(("priceLevel", [(f"PL-{i + 1}", {"name": n, "discountpct": d}) for i, (n, d) in enumerate(levels)]))
     employees = []
     for i in range(10):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
+        # The sales reps are the Salesforce demo org's users: one company, two systems (coupled by e-mail).
+        first, last = SALES_TEAM_FIRST[i], SALES_TEAM_LAST[i]
+        login = f"{first.lower()}.{last.lower().replace(chr(39), '')}"
         values: dict[str, Any] = {
             "entityId": f"{first} {last}", "firstName": first, "lastName": last,
             "title": "Sales Manager" if i < 2 else "Account Executive", "isSalesRep": True,
-            "email": f"{first.lower()}.{last.lower()}@tandem-demo.example", "phone": f"+1 503 555 {1000 + i:04d}",
+            "email": f"{login}@tandem.example", "phone": f"+1 503 555 {1000 + i:04d}",
         }
         if i >= 2:
             values["supervisor"] = _ref("employee", f"EMP-{(i % 2) + 1:03d}")

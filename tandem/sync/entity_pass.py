@@ -270,7 +270,9 @@ class EntityPass:
                     )
                     continue
                 taken.add(match.target_id)
-                link = match.target_link or self._link_for_new(row, source_id)
+                # The ERP side's externalId is the link: the source's when it is the ERP, else the partner's.
+                erp_link = self._link_for_new(row, source_id) if self.route.source_side is Side.ERP else None
+                link = erp_link or match.target_link or self._link_for_new(row, source_id)
                 if link is None:
                     self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
                     continue
