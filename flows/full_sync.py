@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, runtime
 
 from blocks.connection import SyncConnection
-from flows.orchestration import parallel_jobs, run_in_dependency_order
+from flows.orchestration import parallel_jobs, raise_for_failed_jobs, run_in_dependency_order
 from flows.parameters import EntityName, selected_entities
 from tasks.report import publish_report
 from tasks.setup import open_connection
@@ -30,6 +30,9 @@ def full_sync(
 
     Returns:
         One row per entity with its state and counts (also published as a table artifact).
+
+    Raises:
+        JobsFailedError: after the report is published, when a job failed or was skipped.
     """
     block = SyncConnection.load_named(connection)
     names = selected_entities(entities, block.enabled_entities())
@@ -38,4 +41,6 @@ def full_sync(
         flow_run_id=str(runtime.flow_run.id),
     )
     reports = run_in_dependency_order(context, PROCEDURE, names)
-    return publish_report(context, PROCEDURE, reports)
+    rows = publish_report(context, PROCEDURE, reports)
+    raise_for_failed_jobs(reports)
+    return rows

@@ -7,7 +7,7 @@ from datetime import timedelta
 from prefect import flow, runtime
 
 from blocks.connection import SyncConnection
-from flows.orchestration import parallel_jobs, run_in_dependency_order
+from flows.orchestration import parallel_jobs, raise_for_failed_jobs, run_in_dependency_order
 from flows.parameters import EntityName, selected_entities
 from tandem.mapping import Direction
 from tasks.report import publish_report
@@ -35,6 +35,9 @@ def initial_import(
 
     Returns:
         One row per entity with its state and counts (also published as a table artifact).
+
+    Raises:
+        JobsFailedError: after the report is published, when a job failed or was skipped.
     """
     if hours < 1:
         raise ValueError("hours must be at least 1")
@@ -46,4 +49,6 @@ def initial_import(
     )
     since = context.started_at - timedelta(hours=hours)
     reports = run_in_dependency_order(context, PROCEDURE, names, since=since, directions=(Direction.TO_ERP,))
-    return publish_report(context, PROCEDURE, reports)
+    rows = publish_report(context, PROCEDURE, reports)
+    raise_for_failed_jobs(reports)
+    return rows

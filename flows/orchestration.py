@@ -17,6 +17,18 @@ from tasks.report import advance_progress, record_skip, start_progress
 from tasks.sync import sync_entity
 
 
+class JobsFailedError(RuntimeError):
+    """Some entity jobs failed or were skipped; the run's report and the state store say which and why."""
+
+
+def raise_for_failed_jobs(reports: list[JobReport]) -> None:
+    """Fail the flow run (after its report is published) when any job did not succeed."""
+    bad = [f"{r.entity} {r.state.value}" + (f" ({r.reason})" if r.reason else "") for r in reports
+           if r.state is not JobState.SUCCEEDED]
+    if bad:
+        raise JobsFailedError(f"{len(bad)} of {len(reports)} entity jobs did not succeed: {'; '.join(bad)}")
+
+
 def parallel_jobs() -> TaskRunner[Any]:
     """The flows' task runner: two entity jobs at a time (a 2-core machine; SQLite serialises writers)."""
     return cast(TaskRunner[Any], ThreadPoolTaskRunner(max_workers=2))

@@ -217,7 +217,7 @@ class ErpAdapter:
             fields: the flat column names wanted.
 
         Returns:
-            One row per record found (keys not found are left out).
+            One row per record found (keys not found are left out), with the ``key_field`` column.
         """
         self._record_type(entity)
         if key_field in ID_KEYS:
@@ -245,7 +245,8 @@ class ErpAdapter:
                         f"getList failed: {status.message or ''}", code=status.code or "UNKNOWN_ERROR", system="erp"
                     )
         logger.info("erp getList %s: %d found, %d not found", entity, len(found), missing)
-        return parsing.records_frame(found, fields, self.types.reference_fields(entity))
+        columns = list(dict.fromkeys([part, *fields]))
+        return parsing.records_frame(found, columns, self.types.reference_fields(entity))
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -206,6 +206,10 @@ class EntityPass:
                     target = self._target_id(binding)
                     if target is not None:
                         lookup[source_id] = target
+                if self.context.dry_run:
+                    # Nothing was written, so dependencies are not bound yet: assume they would be.
+                    for source_id in ids:
+                        lookup.setdefault(source_id, f"(new {entity} {source_id})")
         return references
 
     def _target_id(self, binding: Binding | None) -> str | None:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.sorting import ArtifactSort
 from simple_salesforce import Salesforce
+from sqlmodel import select
 
 from blocks.connection import SyncConnection
 from flows.full_sync import full_sync
+from flows.orchestration import JobsFailedError
 from flows.parameters import EntityName
+from tandem.mapping import MAPPINGS_DIR
 from tandem.salesforce.transport import build_session
+from tandem.store import create_store_engine, session_scope
+from tandem.store.runs import list_jobs
+from tandem.store.tables import Binding, JobState, RunState, SyncRun
 from tandem.sync.pairing import PairingError
 from tests.flows.conftest import erp_block, salesforce_block, save_connection
 from tests.support.emulator import RunningEmulator
@@ -86,3 +95,63 @@ def test_one_erp_company_per_crm_org(fresh: tuple[RunningEmulator, RunningEmulat
     save_connection("second", crm, erp, store, erp=other_account)
     with pytest.raises(PairingError, match=r"00D\w+.*1234567.*7654321|00D\w+.*7654321.*1234567"):
         full_sync(connection="second", entities=[EntityName("currency")])
+
+
+def test_a_failed_dependency_skips_its_dependents_with_the_reason(
+    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
+) -> None:
+    crm, erp = fresh
+    broken = tmp_path / "broken.yaml"
+    shipped = (MAPPINGS_DIR / "default.yaml").read_text()
+    broken.write_text(shipped.replace("crm_object: CurrencyType", "crm_object: Currency"))
+    store_path = tmp_path / "state.sqlite3"
+    save_connection("broken", crm, erp, store_path, mapping_set=str(broken))
+    with pytest.raises(JobsFailedError) as failed:
+        full_sync(connection="broken", entities=[EntityName(e) for e in ("currency", "payment_term", "customer")])
+    assert "currency failed" in str(failed.value)
+    assert "customer skipped (skipped: depends on currency, which did not succeed)" in str(failed.value)
+    with session_scope(create_store_engine(f"sqlite:///{store_path}")) as session:
+        run = session.exec(select(SyncRun)).one()
+        jobs = {job.entity: job for job in list_jobs(session, int(run.id or 0))}
+    assert run.state is RunState.FAILED
+    assert (jobs["currency"].state, jobs["payment_term"].state, jobs["customer"].state) == (
+        JobState.FAILED, JobState.SUCCEEDED, JobState.SKIPPED)
+    assert "depends on currency" in str(jobs["customer"].skip_reason)
+
+
+def test_a_dry_run_reports_what_would_change_and_writes_nothing(
+    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
+) -> None:
+    crm, erp = fresh
+    store_path = tmp_path / "state.sqlite3"
+    save_connection("dry", crm, erp, store_path)
+    sf = salesforce(crm)
+    accounts = sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    crm.control("DELETE", "counters")
+    rows = by_entity(full_sync(connection="dry", entities=[EntityName("payment_term"), EntityName("customer")],
+                               dry_run=True))
+    # ERP customers would be created in Salesforce, the org's own accounts in the ERP (6 pairs couple).
+    assert (rows["customer"]["inserted"], rows["customer"]["coupled"], rows["customer"]["failed"]) == (588, 12, 0)
+    calls = crm.control("GET", "counters")["by_endpoint"]
+    assert not [name for name in calls if name.startswith(("collections", "sobject.create", "sobject.update"))]
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == accounts
+    with session_scope(create_store_engine(f"sqlite:///{store_path}")) as session:
+        assert session.exec(select(Binding)).first() is None
+        assert session.exec(select(SyncRun)).first() is None
+
+
+def test_the_run_publishes_its_counts_and_progress(
+    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
+) -> None:
+    crm, erp = fresh
+    save_connection("artifacts", crm, erp, tmp_path / "state.sqlite3")
+    rows = full_sync(connection="artifacts", entities=[EntityName("currency"), EntityName("payment_term")])
+    with get_client(sync_client=True) as client:
+        published = client.read_artifacts(sort=ArtifactSort.CREATED_DESC, limit=50)
+    counts = [a for a in published if a.key == "full-sync-counts"]
+    progress = [a for a in published if a.key == "full-sync-progress"]
+    latest = max(counts, key=lambda a: a.created)
+    table = json.loads(latest.data) if isinstance(latest.data, str) else latest.data
+    assert [row["entity"] for row in table] == [row["entity"] for row in rows]
+    assert all(set(row) >= {"inserted", "modified", "unchanged", "failed", "coupled"} for row in table)
+    assert max(progress, key=lambda a: a.created).data == 100.0
