@@ -34,6 +34,7 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
     from emulators.process import start_emulator
     from flows.full_sync import full_sync
     from flows.initial_import import initial_import
+    from flows.orchestration import JobsFailedError
 
     started = time.monotonic()
     print("Starting the Salesforce and ERP emulators (demo data) ...", flush=True)
@@ -61,6 +62,10 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
               flush=True)
         imported = pd.DataFrame(initial_import(connection=CONNECTION))
         synced = pd.DataFrame(full_sync(connection=CONNECTION))
+    except JobsFailedError as exc:
+        print(f"\nThe demo sync did not complete: {exc}")
+        print("The run's artifacts in the Prefect UI list the failed records.")
+        return 1
     finally:
         crm.stop()
         erp.stop()
@@ -73,5 +78,4 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
                 + synced[["inserted", "modified", "coupled"]].to_numpy().sum())
     print(f"\n{moved} records moved; {time.monotonic() - started:.0f} s. "
           "Run it again: everything is in step, so nothing moves.")
-    failed = (synced["state"] != "succeeded").any() or (imported["state"] != "succeeded").any()
-    return 1 if failed else 0
+    return 0
