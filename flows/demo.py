@@ -23,6 +23,7 @@ def _prepare_environment(directory: Path) -> None:
 
 def run_demo(directory: Path = DEMO_DIR) -> int:
     """Run the demo and print a table of what moved; return the exit code."""
+    directory = directory.resolve()
     _prepare_environment(directory)
     import pandas as pd
     from pydantic import SecretStr
@@ -56,7 +57,7 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
                 token_secret=SecretStr(erp_info["token_secret"]), wsdl_url=erp_info["wsdl_url"],
                 ca_bundle_path=erp.ca_cert,
             ),
-            store=StateStore(url=SecretStr(f"sqlite:///{(directory / 'state.sqlite3').resolve()}")),
+            store=StateStore(url=SecretStr(f"sqlite:///{directory / 'state.sqlite3'}")),
         ).save(CONNECTION, overwrite=True)
         print(f"Saved the blocks; connection {CONNECTION!r}. Running the initial import, then a full sync ...",
               flush=True)
