@@ -155,3 +155,34 @@ def test_the_run_publishes_its_counts_and_progress(
     assert [row["entity"] for row in table] == [row["entity"] for row in rows]
     assert all(set(row) >= {"inserted", "modified", "unchanged", "failed", "coupled"} for row in table)
     assert max(progress, key=lambda a: a.created).data == 100.0
+
+
+def test_a_transient_failure_is_retried_without_duplicates(
+    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
+) -> None:
+    crm, erp = fresh
+    save_connection("retry", crm, erp, tmp_path / "state.sqlite3")
+    sf = salesforce(crm)
+    locations = sf.query("SELECT COUNT() FROM ERP_Location__c")["totalSize"]
+    # The write commits, then the answer is lost: the task must retry, and the retry must not duplicate.
+    crm.control("POST", "faults", json={"pattern": "collections.upsert", "kind": "commit_then_drop", "count": 1})
+    crm.control("DELETE", "counters")
+    rows = by_entity(full_sync(connection="retry", entities=[EntityName("location")]))
+    assert rows["location"]["state"] == "succeeded" and rows["location"]["failed"] == 0
+    assert crm.control("GET", "counters")["by_endpoint"]["collections.upsert"] == 2
+    assert sf.query("SELECT COUNT() FROM ERP_Location__c")["totalSize"] == locations
+    linked = sf.query("SELECT ERP_Id__c FROM ERP_Location__c WHERE ERP_Id__c != null")["records"]
+    assert len({r["ERP_Id__c"] for r in linked}) == len(linked)  # no ERP location twice
+
+
+def test_a_fatal_failure_is_not_retried(fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path) -> None:
+    crm, erp = fresh
+    broken = tmp_path / "broken.yaml"
+    shipped = (MAPPINGS_DIR / "default.yaml").read_text()
+    broken.write_text(shipped.replace("{crm: Street__c, erp: addrText}", "{crm: Street__x, erp: addrText}"))
+    save_connection("fatal", crm, erp, tmp_path / "state.sqlite3", mapping_set=str(broken))
+    crm.control("DELETE", "counters")
+    with pytest.raises(JobsFailedError, match="location failed"):
+        full_sync(connection="fatal", entities=[EntityName("location")])
+    calls = crm.control("GET", "counters")["by_endpoint"]
+    assert calls.get("query", 0) + calls.get("collections.upsert", 0) <= 2  # one attempt, no retries
