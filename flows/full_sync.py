@@ -5,7 +5,12 @@ from __future__ import annotations
 from prefect import flow, runtime
 
 from blocks.connection import SyncConnection
-from flows.orchestration import parallel_jobs, raise_for_failed_jobs, run_in_dependency_order
+from flows.orchestration import (
+    parallel_jobs,
+    raise_for_failed_jobs,
+    run_in_dependency_order,
+    send_engine_logs_to_prefect,
+)
 from flows.parameters import EntityName, selected_entities
 from tasks.report import publish_report
 from tasks.setup import open_connection
@@ -34,6 +39,7 @@ def full_sync(
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.
     """
+    send_engine_logs_to_prefect()
     block = SyncConnection.load_named(connection)
     names = selected_entities(entities, block.enabled_entities())
     context = open_connection(

@@ -7,7 +7,12 @@ from datetime import timedelta
 from prefect import flow, runtime
 
 from blocks.connection import SyncConnection
-from flows.orchestration import parallel_jobs, raise_for_failed_jobs, run_in_dependency_order
+from flows.orchestration import (
+    parallel_jobs,
+    raise_for_failed_jobs,
+    run_in_dependency_order,
+    send_engine_logs_to_prefect,
+)
 from flows.parameters import EntityName, selected_entities
 from tandem.mapping import Direction
 from tasks.report import publish_report
@@ -41,6 +46,7 @@ def initial_import(
     """
     if hours < 1:
         raise ValueError("hours must be at least 1")
+    send_engine_logs_to_prefect()
     block = SyncConnection.load_named(connection)
     names = selected_entities(entities, block.enabled_entities())
     context = open_connection(

@@ -3,10 +3,12 @@ dependency failed or was skipped is skipped with that reason."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, cast
 
 from prefect import get_run_logger
+from prefect.logging.handlers import APILogHandler
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from tandem.mapping import Direction
@@ -15,6 +17,14 @@ from tandem.sync.context import SyncContext
 from tandem.sync.jobs import JobReport
 from tasks.report import advance_progress, record_skip, start_progress
 from tasks.sync import sync_entity
+
+
+def send_engine_logs_to_prefect() -> None:
+    """Show the engine's own log lines (ids and counts, never payloads) in the run's logs in Prefect."""
+    engine_logger = logging.getLogger("tandem")
+    if not any(isinstance(handler, APILogHandler) for handler in engine_logger.handlers):
+        engine_logger.addHandler(APILogHandler())
+    engine_logger.setLevel(logging.INFO)
 
 
 class JobsFailedError(RuntimeError):

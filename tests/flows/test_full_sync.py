@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import ArtifactSort
+from prefect.logging.handlers import APILogHandler
 from simple_salesforce import Salesforce
 from sqlmodel import select
 
@@ -155,6 +156,10 @@ def test_the_run_publishes_its_counts_and_progress(
     assert [row["entity"] for row in table] == [row["entity"] for row in rows]
     assert all(set(row) >= {"inserted", "modified", "unchanged", "failed", "coupled"} for row in table)
     assert max(progress, key=lambda a: a.created).data == 100.0
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = [log.message for log in client.read_logs(limit=200)]
+    assert any(message.startswith("payment_term to_crm: 1 pages") for message in logs), logs[-20:]
 
 
 def test_a_transient_failure_is_retried_without_duplicates(
