@@ -18,6 +18,7 @@ import pandas as pd
 from tandem.adapter import WriteResult
 from tandem.mapper import MappedPage, Mapper
 from tandem.mapping import Direction, Filter, referenced_entities
+from tandem.redaction import redact
 from tandem.store import session_scope
 from tandem.store.bindings import BindingRecord, WatermarkAdvance, bindings_by_ids, upsert_bindings
 from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
@@ -376,7 +377,8 @@ class EntityPass:
     def _settle(self, plan: _Plan, write: _Write, outcome: WriteResult) -> bool:
         if outcome.ok:
             return True
-        self._fail(plan, write.source_id, outcome.error_code or "UNKNOWN", outcome.error_message or "", write.target_id)
+        message = redact(outcome.error_message or "", write.record, keep=[write.link])
+        self._fail(plan, write.source_id, outcome.error_code or "UNKNOWN", message, write.target_id)
         return False
 
     def _write_back_links(self, written: list[tuple[_Write, str]]) -> None:

@@ -20,7 +20,7 @@ from tandem.mapping import MAPPINGS_DIR
 from tandem.salesforce.transport import build_session
 from tandem.store import create_store_engine, session_scope
 from tandem.store.runs import list_jobs
-from tandem.store.tables import Binding, JobState, RunState, SyncRun
+from tandem.store.tables import Binding, JobState, RecordError, RunState, SyncRun
 from tandem.sync.pairing import PairingError
 from tests.flows.conftest import erp_block, salesforce_block, save_connection
 from tests.support.emulator import RunningEmulator
@@ -191,3 +191,27 @@ def test_a_fatal_failure_is_not_retried(fresh: tuple[RunningEmulator, RunningEmu
         full_sync(connection="fatal", entities=[EntityName("location")])
     calls = crm.control("GET", "counters")["by_endpoint"]
     assert calls.get("query", 0) + calls.get("collections.upsert", 0) <= 2  # one attempt, no retries
+
+
+def test_a_bad_record_fails_alone_with_its_reason_and_no_value_is_kept(
+    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
+) -> None:
+    crm, erp = fresh
+    store_path = tmp_path / "state.sqlite3"
+    save_connection("bad", crm, erp, store_path)
+    adapter = erp_block(erp).get_client()
+    written = adapter.upsert_batch("contact", "externalId", [
+        {"externalId": "BAD-1", "lastName": "Broken", "email": "not-an-email-address"},
+        {"externalId": "GOOD-1", "lastName": "Fine", "email": "fine@example.com"},
+    ])
+    assert all(r.ok for r in written)
+    rows = by_entity(full_sync(connection="bad", entities=[EntityName(e) for e in CORE]))
+    assert rows["contact"]["failed"] == 1 and rows["contact"]["state"] == "succeeded"
+    sf = salesforce(crm)
+    assert sf.query("SELECT COUNT() FROM Contact WHERE ERP_Id__c = 'GOOD-1'")["totalSize"] == 1
+    with session_scope(create_store_engine(f"sqlite:///{store_path}")) as session:
+        errors = session.exec(select(RecordError)).all()
+        binding = session.exec(select(Binding).where(Binding.erp_id == written[0].id)).one()
+    assert [(e.entity, e.code) for e in errors] == [("contact", "INVALID_EMAIL_ADDRESS")]
+    assert "not-an-email-address" not in errors[0].message and "[value]" in errors[0].message
+    assert binding.status.value == "failed" and binding.error_code == "INVALID_EMAIL_ADDRESS"
