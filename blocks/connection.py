@@ -11,7 +11,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from blocks.erp import ErpCredentials
 from blocks.salesforce import SalesforceCredentials
 from blocks.store import StateStore
-from tandem.mapping import MAPPINGS_DIR, Direction, Filter, MappingSet, load_mapping_set, parse_mapping_set
+from tandem.mapping import (
+    MAPPINGS_DIR,
+    Direction,
+    EntityMapping,
+    Filter,
+    MappingError,
+    MappingSet,
+    load_mapping_set,
+    parse_mapping_set,
+)
+
+#: Fields every entity has on each side besides its mapped ones (ids and the link key).
+ALWAYS_KNOWN = {"crm": {"Id"}, "erp": {"internalId", "externalId"}}
 
 
 class ConnectionOptions(BaseModel):
@@ -56,6 +68,7 @@ class SyncConnection(Block):
 
     _block_type_name = "Tandem Sync Connection"
     _block_type_slug = "tandem-sync-connection"
+    _documentation_url = "https://docs.prefect.io/v3/develop/blocks"  # type: ignore[assignment]
 
     salesforce: SalesforceCredentials = Field(description="The Salesforce org's credentials block.")
     erp: ErpCredentials = Field(description="The ERP account's credentials block.")
@@ -96,6 +109,8 @@ class SyncConnection(Block):
         mappings = load_mapping_set(self.mapping_path())
         for name in [*self.options.directions, *self.options.exclusions, *(self.options.entities or [])]:
             mappings.entity(name)
+        for name, conditions in self.options.exclusions.items():
+            _check_exclusions(mappings.entity(name), conditions, str(mappings.source))
         data: dict[str, Any] = {"name": mappings.name, "entities": {}}
         for name, entity in mappings.entities.items():
             spec = entity.model_dump(exclude={"name"})
@@ -109,3 +124,31 @@ class SyncConnection(Block):
         """The entities this connection syncs."""
         mappings = load_mapping_set(self.mapping_path())
         return list(self.options.entities) if self.options.entities else list(mappings.entities)
+
+
+def _known_fields(entity: EntityMapping, side: str) -> set[str]:
+    """The fields of ``entity`` the mapping knows on ``side``: mapped fields, keys and its own filters."""
+    known = set(ALWAYS_KNOWN[side])
+    if side == "crm":
+        known.add(entity.crm_key)
+        known.update(f.crm for f in entity.fields)
+        known.update(key.crm for group in entity.match_keys for key in group)
+    else:
+        known.update(f.erp for f in entity.fields)
+        known.update(key.erp for group in entity.match_keys for key in group)
+    known.update(c.field for c in entity.filters if c.side == side)
+    return known
+
+
+def _check_exclusions(entity: EntityMapping, conditions: list[Filter], source: str) -> None:
+    """Raise a :class:`MappingError` naming an exclusion whose field the entity's mapping does not have."""
+    for condition in conditions:
+        known = _known_fields(entity, condition.side)
+        if condition.field in known or condition.field.split(".")[0] in known:
+            continue
+        system = "CRM" if condition.side == "crm" else "ERP"
+        listed = ", ".join(sorted(known))
+        raise MappingError(
+            f"{source}: the connection's exclusion on entity {entity.name!r} names the {system} field "
+            f"{condition.field!r}, which its mapping does not have; use one of: {listed}"
+        )

@@ -10,7 +10,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 from simple_salesforce import Salesforce
 
-from tandem.salesforce.adapter import SalesforceAdapter
+from tandem.salesforce.adapter import DEFAULT_BULK_THRESHOLD, DEFAULT_BULK_TIMEOUT, SalesforceAdapter
 from tandem.salesforce.errors import classify
 from tandem.salesforce.transport import build_session
 
@@ -41,6 +41,7 @@ class SalesforceCredentials(Block):
 
     _block_type_name = "Tandem Salesforce Credentials"
     _block_type_slug = "tandem-salesforce-credentials"
+    _documentation_url = "https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_rest.htm"  # type: ignore[assignment]
 
     login_host: str = Field(
         default="login",
@@ -73,6 +74,13 @@ class SalesforceCredentials(Block):
     connect_timeout: float = Field(default=10.0, description="Seconds to wait for a connection to Salesforce.")
     read_timeout: float = Field(default=120.0, description="Seconds to wait for Salesforce to answer a request.")
     page_size: int = Field(default=2000, description="Records per query page, from 200 to 2,000.")
+    bulk_threshold: int = Field(
+        default=DEFAULT_BULK_THRESHOLD,
+        description="Upserts of more records than this go through Bulk API 2.0 instead of sObject Collections.",
+    )
+    bulk_timeout: float = Field(
+        default=DEFAULT_BULK_TIMEOUT, description="Seconds to wait for a Bulk API 2.0 job to finish."
+    )
 
     @model_validator(mode="after")
     def _check_settings(self) -> Self:
@@ -96,11 +104,13 @@ class SalesforceCredentials(Block):
             )
         if self.security_token is not None and has_app:
             raise ValueError("security_token is for the SOAP login; OAuth logins do not use it")
-        for name in ("connect_timeout", "read_timeout"):
+        for name in ("connect_timeout", "read_timeout", "bulk_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be more than 0 seconds (every Salesforce call needs a timeout)")
         if not 200 <= self.page_size <= 2000:
             raise ValueError("page_size must be between 200 and 2000 (Salesforce's batchSize range)")
+        if self.bulk_threshold < 1:
+            raise ValueError("bulk_threshold must be at least 1 record (e.g. 10000)")
         return self
 
     @property
@@ -139,5 +149,8 @@ class SalesforceCredentials(Block):
             raise classify(exc) from None
 
     def get_client(self) -> SalesforceAdapter:
-        """Log in and return Tandem's Salesforce adapter."""
-        return SalesforceAdapter(self.login(), page_size=self.page_size)
+        """Log in and return Tandem's Salesforce adapter (it logs in again when its session expires)."""
+        return SalesforceAdapter(
+            self.login(), page_size=self.page_size, bulk_threshold=self.bulk_threshold,
+            bulk_timeout=self.bulk_timeout, relogin=self.login,
+        )

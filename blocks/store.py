@@ -30,6 +30,7 @@ class StateStore(Block):
 
     _block_type_name = "Tandem State Store"
     _block_type_slug = "tandem-state-store"
+    _documentation_url = "https://docs.sqlalchemy.org/en/20/core/engines.html#database-urls"  # type: ignore[assignment]
 
     url: SecretStr = Field(
         default=SecretStr("sqlite:///.tandem/state.sqlite3"),

@@ -90,3 +90,7 @@ class RecordAdapter(Protocol):
     def read_deleted_since(self, entity: str, since: datetime, until: datetime) -> DeletedWindow:
         """Return records of ``entity`` deleted between ``since`` and ``until``."""
         ...
+
+    def field_names(self, entity: str) -> set[str] | frozenset[str]:
+        """The field names ``entity`` has in this system (to check mappings before writing)."""
+        ...

@@ -207,6 +207,11 @@ class ErpAdapter:
         records = parsing.children(parsing.find(result, "recordList"), "record")
         return parsing.records_frame(records, fields, references)
 
+    def field_names(self, entity: str) -> frozenset[str]:
+        """The fields of record type ``entity`` in the WSDL (to check mappings before writing)."""
+        self._record_type(entity)
+        return self.types.field_names(entity)
+
     def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
         """Return the ``entity`` records whose ``key_field`` is one of ``keys``, via ``getList``.
 

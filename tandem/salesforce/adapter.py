@@ -1,29 +1,46 @@
 """Tandem's Salesforce adapter: the engine's small protocol over simple-salesforce.
 
 Reads use SOQL built with ``format_soql`` and follow ``nextRecordsUrl``; writes go through sObject
-Collections in batches of 200 (upsert by external id, so a retried batch never duplicates).
+Collections in batches of 200 (upsert by external id, so a retried batch never duplicates), and
+upserts of more records than ``bulk_threshold`` go through a Bulk API 2.0 ingest job whose result
+files are mapped back to one result per input record. An expired session is renewed once,
+transparently, when the adapter was given a way to log in again.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.format import format_soql
+from simple_salesforce.util import exception_handler
 
 from tandem.adapter import DeletedRecord, DeletedWindow, WriteResult
+from tandem.errors import FatalSyncError, RetryableSyncError
+from tandem.redaction import redact
 from tandem.salesforce.errors import classify
 
 log = logging.getLogger(__name__)
 
 COLLECTION_LIMIT = 200
 KEYS_PER_QUERY = 300
+RETRIEVE_LIMIT = 2000
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 SF_DATETIME = "%Y-%m-%dT%H:%M:%S.%f%z"
+DEFAULT_BULK_THRESHOLD = 10_000
+DEFAULT_BULK_TIMEOUT = 600.0
+BULK_NULL = "#N/A"
+BULK_DONE_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 
 T = TypeVar("T")
 
@@ -64,30 +81,65 @@ class SalesforceAdapter:
     Args:
         sf: the client (built by the Salesforce credentials block).
         page_size: records per query page (200 to 2,000, sent as ``Sforce-Query-Options: batchSize``).
+        bulk_threshold: an upsert of more records than this goes through Bulk API 2.0 instead of
+            sObject Collections.
+        bulk_timeout: seconds to wait for a Bulk API 2.0 job to finish before giving up (retryable).
+        relogin: a function that logs in again and returns a new client; when given, a call that
+            fails because the session expired is repeated once with the new client.
     """
 
     system = "crm"
 
-    def __init__(self, sf: Salesforce, *, page_size: int = 2000) -> None:
+    def __init__(
+        self,
+        sf: Salesforce,
+        *,
+        page_size: int = 2000,
+        bulk_threshold: int = DEFAULT_BULK_THRESHOLD,
+        bulk_timeout: float = DEFAULT_BULK_TIMEOUT,
+        relogin: Callable[[], Salesforce] | None = None,
+    ) -> None:
         if not 200 <= page_size <= 2000:
             raise ValueError("page_size must be between 200 and 2,000 (Salesforce's batchSize range)")
+        if bulk_threshold < 1:
+            raise ValueError("bulk_threshold must be at least 1 record")
+        if bulk_timeout <= 0:
+            raise ValueError("bulk_timeout must be more than 0 seconds")
         self.sf = sf
         self.page_size = page_size
+        self.bulk_threshold = bulk_threshold
+        self.bulk_timeout = bulk_timeout
+        self.relogin = relogin
 
-    def _call(self, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _call(self, action: Callable[[Salesforce], T]) -> T:
+        """Run ``action(client)``, renewing an expired session once; classify every failure."""
         try:
-            return action(*args, **kwargs)
+            try:
+                return action(self.sf)
+            except SalesforceExpiredSession:
+                if self.relogin is None:
+                    raise
+                log.info("the Salesforce session expired; logging in again")
+                self.sf = self.relogin()
+                return action(self.sf)
         except Exception as exc:
             raise classify(exc) from exc
 
+    def _restful(self, path: str, **kwargs: Any) -> Any:
+        """Call a REST path relative to the data API (``sf.restful``) through :meth:`_call`."""
+        return self._call(lambda sf: sf.restful(path, **kwargs))
+
     def _query_pages(self, soql: str, *, page_size: int) -> Iterator[list[dict[str, Any]]]:
         headers = {"Sforce-Query-Options": f"batchSize={page_size}"}
-        result = self._call(self.sf.query, soql, headers=headers)
+        result = self._call(lambda sf: sf.query(soql, headers=headers))
         while True:
             yield result["records"]
             if result["done"]:
                 return
-            result = self._call(self.sf.query_more, result["nextRecordsUrl"], identifier_is_url=True, headers=headers)
+            result = self._query_more(result["nextRecordsUrl"], headers)
+
+    def _query_more(self, next_url: str, headers: dict[str, str]) -> Any:
+        return self._call(lambda sf: sf.query_more(next_url, identifier_is_url=True, headers=headers))
 
     def read_changed_since(
         self, entity: str, since: datetime | None, *, fields: Sequence[str], page_size: int | None = None
@@ -95,19 +147,44 @@ class SalesforceAdapter:
         """Yield pages of ``entity`` records with ``SystemModstamp >= since``, oldest first.
 
         ``>=`` (never ``>``) so rows sharing the watermark's timestamp are not lost; the caller
-        de-duplicates by id.
+        de-duplicates by id. When Salesforce forgets the query's cursor between pages
+        (``INVALID_QUERY_LOCATOR``: a cursor expires after 15 minutes unused), the query starts
+        again from the second of the last record read, leaving out the records already yielded
+        from that second, so no record is lost or repeated.
         """
         select = ", ".join(dict.fromkeys(["Id", "SystemModstamp", *fields]))
-        if since is None:
-            soql = format_soql(f"SELECT {select} FROM {entity} ORDER BY SystemModstamp, Id")
-        else:
-            soql = format_soql(
-                f"SELECT {select} FROM {entity} WHERE SystemModstamp >= {{since}} ORDER BY SystemModstamp, Id",
-                since=since,
-            )
-        for records in self._query_pages(soql, page_size=page_size or self.page_size):
-            log.debug("read %d %s records", len(records), entity)
-            yield records_to_frame(records, fields)
+        size = page_size or self.page_size
+        start = since
+        last_second: str | None = None  # "YYYY-MM-DDTHH:MM:SS" of the last record yielded
+        seen_in_second: set[str] = set()  # ids yielded from that second
+        while True:
+            if start is None:
+                soql = format_soql(f"SELECT {select} FROM {entity} ORDER BY SystemModstamp, Id")
+            else:
+                soql = format_soql(
+                    f"SELECT {select} FROM {entity} WHERE SystemModstamp >= {{since}} ORDER BY SystemModstamp, Id",
+                    since=start,
+                )
+            resumed = last_second is not None
+            try:
+                for records in self._query_pages(soql, page_size=size):
+                    if resumed:
+                        records = [r for r in records if r["Id"] not in seen_in_second]
+                        if not records:
+                            continue
+                    for record in records:
+                        second = str(record["SystemModstamp"])[:19]
+                        if second != last_second:
+                            last_second, seen_in_second = second, set()
+                        seen_in_second.add(record["Id"])
+                    log.debug("read %d %s records", len(records), entity)
+                    yield records_to_frame(records, fields)
+                return
+            except FatalSyncError as exc:
+                if exc.code != "INVALID_QUERY_LOCATOR" or last_second is None:
+                    raise
+                log.info("the %s query cursor expired; querying again from %s", entity, last_second)
+                start = datetime.fromisoformat(f"{last_second}+00:00")
 
     def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
         """Return the ``entity`` records whose ``key_field`` is in ``keys`` (queried 300 keys at a time)."""
@@ -121,10 +198,22 @@ class SalesforceAdapter:
             return records_to_frame([], [key_field, *fields])
         return pd.concat(frames, ignore_index=True)
 
-    def upsert_batch(self, entity: str, key_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """Upsert ``records`` by ``key_field`` through sObject Collections, 200 per call, ``allOrNone`` off.
+    def read_by_ids(self, entity: str, ids: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
+        """Return the ``entity`` records with these ids (sObject Collections retrieve, 2,000 ids per call)."""
+        wanted = list(dict.fromkeys(["Id", "SystemModstamp", *fields]))
+        records: list[dict[str, Any]] = []
+        for chunk in _chunks(list(dict.fromkeys(ids)), RETRIEVE_LIMIT):
+            body = json.dumps({"ids": list(chunk), "fields": wanted})
+            answer = self._restful(f"composite/sobjects/{entity}", method="POST", data=body)
+            records.extend(record for record in answer or [] if record)
+        return records_to_frame(records, list(fields))
 
-        A record without its key fails alone with ``MISSING_EXTERNAL_ID``; the others are written.
+    def upsert_batch(self, entity: str, key_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Upsert ``records`` by ``key_field``; one result per record, in input order.
+
+        Up to ``bulk_threshold`` records go through sObject Collections, 200 per call, ``allOrNone``
+        off; more go through one Bulk API 2.0 upsert job. Either way a record without its key fails
+        alone with ``MISSING_EXTERNAL_ID`` and the others are written.
         """
         results: list[WriteResult | None] = [None] * len(records)
         sendable: list[tuple[int, dict[str, Any]]] = []
@@ -135,14 +224,108 @@ class SalesforceAdapter:
                     key="", id=None, error_code="MISSING_EXTERNAL_ID", error_message=f"the record has no {key_field}"
                 )
             else:
-                sendable.append((index, {"attributes": {"type": entity}, **record}))
-        for chunk in _chunks(sendable, COLLECTION_LIMIT):
-            body = {"allOrNone": False, "records": [record for _, record in chunk]}
-            answers = self._call(self.sf.restful, f"composite/sobjects/{entity}/{key_field}", method="PATCH", json=body)
-            for (index, record), answer in zip(chunk, answers or [], strict=True):
-                results[index] = _write_result(str(record[key_field]), answer)
+                sendable.append((index, record))
+        if len(records) > self.bulk_threshold:
+            for (index, _), result in zip(sendable, self._bulk_upsert(entity, key_field, sendable), strict=True):
+                results[index] = result
+        else:
+            self._collections_upsert(entity, key_field, sendable, results)
         log.info("upserted %d %s records (%d failed)", len(records), entity, sum(not r.ok for r in results if r))
         return [r for r in results if r is not None]
+
+    def _collections_upsert(
+        self, entity: str, key_field: str, sendable: list[tuple[int, dict[str, Any]]], results: list[WriteResult | None]
+    ) -> None:
+        path = f"composite/sobjects/{entity}/{key_field}"
+        for chunk in _chunks(sendable, COLLECTION_LIMIT):
+            body = {"allOrNone": False, "records": [{"attributes": {"type": entity}, **r} for _, r in chunk]}
+            answers = self._restful(path, method="PATCH", json=body)
+            for (index, record), answer in zip(chunk, answers or [], strict=True):
+                results[index] = _write_result(str(record[key_field]), answer, record)
+
+    def _bulk_upsert(
+        self, entity: str, key_field: str, sendable: list[tuple[int, dict[str, Any]]]
+    ) -> list[WriteResult]:
+        """Upsert through one Bulk API 2.0 ingest job; results in the order of ``sendable``."""
+        keys = [str(record[key_field]) for _, record in sendable]
+        if not sendable:
+            return []
+        payload = records_to_csv([record for _, record in sendable])
+        job = self._restful(
+            "jobs/ingest",
+            method="POST",
+            json={
+                "object": entity, "externalIdFieldName": key_field, "contentType": "CSV",
+                "operation": "upsert", "lineEnding": "LF", "columnDelimiter": "COMMA",
+            },
+        )
+        job_id = str(job["id"])
+        log.info("bulk upsert of %d %s records: job %s", len(sendable), entity, job_id)
+        self._bulk_request("PUT", f"jobs/ingest/{job_id}/batches", data=payload.encode("utf-8"),
+                           content_type="text/csv")
+        self._restful(f"jobs/ingest/{job_id}", method="PATCH", json={"state": "UploadComplete"})
+        state = self._wait_for_job(job_id)
+        by_key = {str(record[key_field]): record for _, record in sendable}
+        outcomes: dict[str, deque[WriteResult]] = defaultdict(deque)
+        for row in _read_csv(self._bulk_request("GET", f"jobs/ingest/{job_id}/successfulResults")):
+            key = row.get(key_field, "")
+            outcomes[key].append(
+                WriteResult(key=key, id=row.get("sf__Id") or None, created=row.get("sf__Created") == "true")
+            )
+        for row in _read_csv(self._bulk_request("GET", f"jobs/ingest/{job_id}/failedResults")):
+            key = row.get(key_field, "")
+            code, message = parse_bulk_error(row.get("sf__Error", ""))
+            sent = {name: value for name, value in row.items() if not name.startswith("sf__")}
+            message = redact(message, {**sent, **_flatten(by_key.get(key, {}))}, keep=[key])
+            outcomes[key].append(
+                WriteResult(key=key, id=row.get("sf__Id") or None, error_code=code, error_message=message)
+            )
+        results = []
+        for key in keys:
+            queue = outcomes.get(key)
+            if queue:
+                results.append(queue.popleft())
+            else:
+                results.append(
+                    WriteResult(
+                        key=key, id=None, error_code="UNPROCESSED",
+                        error_message=f"the Bulk API job ended {state} before processing the record",
+                    )
+                )
+        return results
+
+    def _bulk_request(self, method: str, path: str, *, data: bytes | None = None,
+                      content_type: str | None = None) -> str:
+        """Send one Bulk API 2.0 request whose body or answer is CSV; return the answer's text."""
+
+        def send(sf: Salesforce) -> str:
+            headers = dict(sf.headers)
+            headers["Content-Type"] = content_type or "application/json"
+            headers["Accept"] = "text/csv" if method == "GET" else "application/json"
+            response = sf.session.request(method, f"{sf.base_url}{path}", headers=headers, data=data)
+            if response.status_code >= 300:
+                exception_handler(response, path)
+            return str(response.text)
+
+        return self._call(send)
+
+    def _wait_for_job(self, job_id: str) -> str:
+        """Poll an ingest job until it ends (bounded by ``bulk_timeout``); return its final state."""
+        deadline = time.monotonic() + self.bulk_timeout
+        delay = 0.2
+        while True:
+            info = self._restful(f"jobs/ingest/{job_id}", method="GET")
+            state = str(info.get("state"))
+            if state in BULK_DONE_STATES:
+                return state
+            if time.monotonic() + delay > deadline:
+                self._restful(f"jobs/ingest/{job_id}", method="PATCH", json={"state": "Aborted"})
+                raise RetryableSyncError(
+                    f"Bulk API job {job_id} did not finish within {self.bulk_timeout:g} s (aborted)",
+                    code="BULK_TIMEOUT", system="crm",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def update_batch(self, entity: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Update existing records by their ``Id`` through sObject Collections, 200 per call.
@@ -152,20 +335,20 @@ class SalesforceAdapter:
         results: list[WriteResult] = []
         for chunk in _chunks(list(records), COLLECTION_LIMIT):
             body = {"allOrNone": False, "records": [{"attributes": {"type": entity}, **r} for r in chunk]}
-            answers = self._call(self.sf.restful, "composite/sobjects", method="PATCH", json=body)
-            results.extend(_write_result(str(r["Id"]), a) for r, a in zip(chunk, answers or [], strict=True))
+            answers = self._restful("composite/sobjects", method="PATCH", json=body)
+            results.extend(_write_result(str(r["Id"]), a, r) for r, a in zip(chunk, answers or [], strict=True))
         log.info("updated %d %s records (%d failed)", len(records), entity, sum(not r.ok for r in results))
         return results
 
     def organization(self) -> tuple[str, bool]:
         """The org's id and whether it is a sandbox (``Organization.IsSandbox``)."""
-        answer = self._call(self.sf.query, "SELECT Id, IsSandbox FROM Organization")
+        answer = self._call(lambda sf: sf.query("SELECT Id, IsSandbox FROM Organization"))
         record = answer["records"][0]
         return str(record["Id"]), bool(record["IsSandbox"])
 
     def field_names(self, entity: str) -> set[str]:
         """The field names of ``entity`` from Salesforce's describe (for checking mappings)."""
-        answer = self._call(getattr(self.sf, entity).describe)
+        answer = self._call(lambda sf: getattr(sf, entity).describe())
         return {f["name"] for f in answer["fields"]}
 
     def delete_batch(self, entity: str, ids: Sequence[str]) -> list[WriteResult]:
@@ -173,7 +356,7 @@ class SalesforceAdapter:
         results: list[WriteResult] = []
         for chunk in _chunks(list(ids), COLLECTION_LIMIT):
             params = {"ids": ",".join(chunk), "allOrNone": "false"}
-            answers = self._call(self.sf.restful, "composite/sobjects", method="DELETE", params=params)
+            answers = self._restful("composite/sobjects", method="DELETE", params=params)
             for record_id, answer in zip(chunk, answers or [], strict=True):
                 result = _write_result(record_id, answer)
                 if result.error_code in GONE_CODES:
@@ -184,7 +367,7 @@ class SalesforceAdapter:
 
     def read_deleted_since(self, entity: str, since: datetime, until: datetime) -> DeletedWindow:
         """Return ``entity`` records deleted between ``since`` and ``until`` (Salesforce keeps 15 days)."""
-        answer = self._call(getattr(self.sf, entity).deleted, since, until)
+        answer = self._call(lambda sf: getattr(sf, entity).deleted(since, until))
         earliest = answer.get("earliestDateAvailable")
         return DeletedWindow(
             records=[
@@ -195,15 +378,79 @@ class SalesforceAdapter:
         )
 
 
-def _write_result(key: str, answer: dict[str, Any]) -> WriteResult:
+def _write_result(key: str, answer: dict[str, Any], record: dict[str, Any] | None = None) -> WriteResult:
+    """One Collections answer as a :class:`WriteResult`; the record's values are redacted from the message."""
     if answer.get("success"):
         return WriteResult(key=key, id=answer.get("id"), created=bool(answer.get("created", False)))
     errors = answer.get("errors") or [{}]
     first = errors[0]
     fields = first.get("fields") or []
     message = str(first.get("message", ""))
+    if record is not None:
+        message = redact(message, record, keep=[key])
     if fields:
         message = f"{message} (fields: {', '.join(fields)})"
     return WriteResult(
         key=key, id=answer.get("id"), error_code=str(first.get("statusCode", "UNKNOWN")), error_message=message
     )
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return BULK_NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "attributes":
+            continue
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def records_to_csv(records: Sequence[dict[str, Any]]) -> str:
+    """Write records as a Bulk API 2.0 CSV: one column per field seen, ``#N/A`` for a null value.
+
+    A field a record does not carry is left empty (Bulk API 2.0 leaves it unchanged); a nested
+    reference such as ``{"Account": {"ERP_Id__c": "A1"}}`` becomes the column ``Account.ERP_Id__c``.
+    """
+    flat = [_flatten(record) for record in records]
+    header = list(dict.fromkeys(name for record in flat for name in record))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for record in flat:
+        writer.writerow([_csv_value(record[name]) if name in record else "" for name in header])
+    return out.getvalue()
+
+
+def _read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text))) if text.strip() else []
+
+
+def parse_bulk_error(text: str) -> tuple[str, str]:
+    """Split a Bulk API 2.0 ``sf__Error`` (``CODE:message:field,field --``) into code and message.
+
+    Several errors are joined by `` --``; the first gives the code, and the fields it names are
+    added to the message as the Collections path does.
+    """
+    first = text.split(" --")[0].strip()
+    code, _, rest = first.partition(":")
+    message, colon, fields = rest.rpartition(":")
+    if not colon:
+        message, fields = rest, ""
+    message = message.strip()
+    if fields.strip():
+        message = f"{message} (fields: {', '.join(f.strip() for f in fields.split(',') if f.strip())})"
+    return (code.strip() or "UNKNOWN"), message

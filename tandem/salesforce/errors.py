@@ -27,8 +27,9 @@ def classify(exc: BaseException) -> SyncError:
     """Turn an exception raised while calling Salesforce into a :class:`SyncError`.
 
     Retryable: timeouts, connection errors, HTTP 429 and 5xx, ``REQUEST_LIMIT_EXCEEDED`` and other
-    transient codes. Fatal: authentication, malformed requests, missing resources and the rest.
-    Messages carry the error code and Salesforce's message, never request payloads or credentials.
+    transient codes (also when the login answers with one of them). Fatal: authentication,
+    malformed requests, missing resources and the rest. Messages carry the error code and
+    Salesforce's message, never request payloads or credentials.
     """
     if isinstance(exc, SyncError):
         return exc
@@ -37,6 +38,8 @@ def classify(exc: BaseException) -> SyncError:
     if isinstance(exc, requests.ConnectionError):
         return RetryableSyncError("the connection to Salesforce failed", code="CONNECTION_ERROR", system="crm")
     if isinstance(exc, SalesforceAuthenticationFailed):
+        if str(exc.code) in RETRYABLE_CODES:
+            return RetryableSyncError(f"Salesforce could not log in now: {exc.code}", code=str(exc.code), system="crm")
         return FatalSyncError(f"Salesforce refused the login: {exc.code}", code=str(exc.code), system="crm")
     if isinstance(exc, SalesforceError):
         code, message = _first_error(exc.content)

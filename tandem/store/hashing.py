@@ -19,13 +19,13 @@ from __future__ import annotations
 import base64
 import enum
 import hashlib
-import json
 import math
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from json.encoder import encode_basestring  # = json.dumps(text, ensure_ascii=False), no encoder per call
 from numbers import Integral, Real
 from typing import Any
 
@@ -50,6 +50,8 @@ def content_hashes(records: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def canonical_form(value: Any) -> str:
     """The canonical JSON text of ``value`` that :func:`content_hash` hashes."""
+    if type(value) is str:  # the common case first (not str subclasses such as StrEnum)
+        return encode_basestring(unicodedata.normalize("NFC", value))
     if _is_missing(value):
         return "null"
     if isinstance(value, bool):
@@ -57,7 +59,7 @@ def canonical_form(value: Any) -> str:
     if isinstance(value, enum.Enum):
         return canonical_form(value.value)
     if isinstance(value, str):
-        return json.dumps(unicodedata.normalize("NFC", value), ensure_ascii=False)
+        return encode_basestring(unicodedata.normalize("NFC", value))
     if isinstance(value, Decimal | Real):
         return _number(value)
     if isinstance(value, datetime):
@@ -84,7 +86,7 @@ def canonical_form(value: Any) -> str:
 
 
 def _string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    return encode_basestring(text)
 
 
 def _is_missing(value: Any) -> bool:

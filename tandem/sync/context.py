@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from tandem.adapter import RecordAdapter, WriteResult
@@ -19,6 +20,10 @@ class CrmAdapter(RecordAdapter, Protocol):
 
     def update_batch(self, entity: str, records: list[dict[str, Any]]) -> list[WriteResult]:
         """Update records by their ``Id``; one result per record."""
+        ...
+
+    def read_by_ids(self, entity: str, ids: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
+        """The records with these ``Id``s (missing ones are absent), with ``id``, ``modified_at`` and ``fields``."""
         ...
 
 

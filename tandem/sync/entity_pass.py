@@ -366,10 +366,17 @@ class EntityPass:
             return {}
         route = self.route
         adapter = route.target_adapter(self.context)
-        frame = adapter.read_by_keys(
-            route.target_object, route.target_link_field, [w.link for w, _ in written],
-            fields=self.reverse.source_fields(),
-        )
+        if route.target_side is Side.CRM:
+            # By id, one sObject Collections retrieve per 2,000 records (not one SOQL query per 300 keys).
+            frame = self.context.crm.read_by_ids(
+                route.target_object, [target_id for _, target_id in written],
+                fields=list(dict.fromkeys([route.target_link_field, *self.reverse.source_fields()])),
+            )
+        else:
+            frame = adapter.read_by_keys(
+                route.target_object, route.target_link_field, [w.link for w, _ in written],
+                fields=self.reverse.source_fields(),
+            )
         inverted = {name: {t: s for s, t in lookup.items()} for name, lookup in references.items()}
         page = self.reverse.map_page(frame, references=inverted)
         return dict(zip(page.source_ids, page.hashes, strict=True))
