@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint clean serve deploy worker
+
+# Operators: a Prefect server (UI + API) on PREFECT_PORT, the deployments on it, and a worker.
+PREFECT_PORT ?= 4200
+PREFECT_ENV  := PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +28,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy tandem emulators blocks flows tasks
 
-bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+serve: $(STAMP)
+	PREFECT_SERVER_API_PORT=$(PREFECT_PORT) $(BIN)/prefect server start --port $(PREFECT_PORT)
+
+deploy: $(STAMP)
+	$(PREFECT_ENV) $(BIN)/prefect work-pool create tandem --type process --overwrite
+	$(PREFECT_ENV) $(BIN)/prefect block register -m blocks
+	$(PREFECT_ENV) $(BIN)/prefect --no-prompt deploy --all
+
+worker: $(STAMP)
+	$(PREFECT_ENV) $(BIN)/prefect worker start --pool tandem
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

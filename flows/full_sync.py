@@ -6,11 +6,11 @@ from prefect import flow, runtime
 
 from blocks.connection import SyncConnection
 from flows.orchestration import (
+    engine_logs_in_prefect,
     parallel_jobs,
     raise_for_failed_jobs,
     run_in_dependency_order,
-    send_engine_logs_to_prefect,
-)
+    )
 from flows.parameters import EntityName, selected_entities
 from tasks.report import publish_report
 from tasks.setup import open_connection
@@ -39,14 +39,14 @@ def full_sync(
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.
     """
-    send_engine_logs_to_prefect()
-    block = SyncConnection.load_named(connection)
-    names = selected_entities(entities, block.enabled_entities())
-    context = open_connection(
-        block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
-        flow_run_id=str(runtime.flow_run.id),
-    )
-    reports = run_in_dependency_order(context, PROCEDURE, names)
-    rows = publish_report(context, PROCEDURE, reports)
-    raise_for_failed_jobs(reports)
-    return rows
+    with engine_logs_in_prefect():
+        block = SyncConnection.load_named(connection)
+        names = selected_entities(entities, block.enabled_entities())
+        context = open_connection(
+            block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
+            flow_run_id=str(runtime.flow_run.id),
+        )
+        reports = run_in_dependency_order(context, PROCEDURE, names)
+        rows = publish_report(context, PROCEDURE, reports)
+        raise_for_failed_jobs(reports)
+        return rows

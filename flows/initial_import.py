@@ -8,11 +8,11 @@ from prefect import flow, runtime
 
 from blocks.connection import SyncConnection
 from flows.orchestration import (
+    engine_logs_in_prefect,
     parallel_jobs,
     raise_for_failed_jobs,
     run_in_dependency_order,
-    send_engine_logs_to_prefect,
-)
+    )
 from flows.parameters import EntityName, selected_entities
 from tandem.mapping import Direction
 from tasks.report import publish_report
@@ -46,15 +46,15 @@ def initial_import(
     """
     if hours < 1:
         raise ValueError("hours must be at least 1")
-    send_engine_logs_to_prefect()
-    block = SyncConnection.load_named(connection)
-    names = selected_entities(entities, block.enabled_entities())
-    context = open_connection(
-        block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
-        flow_run_id=str(runtime.flow_run.id), enable_sync=True,
-    )
-    since = context.started_at - timedelta(hours=hours)
-    reports = run_in_dependency_order(context, PROCEDURE, names, since=since, directions=(Direction.TO_ERP,))
-    rows = publish_report(context, PROCEDURE, reports)
-    raise_for_failed_jobs(reports)
-    return rows
+    with engine_logs_in_prefect():
+        block = SyncConnection.load_named(connection)
+        names = selected_entities(entities, block.enabled_entities())
+        context = open_connection(
+            block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
+            flow_run_id=str(runtime.flow_run.id), enable_sync=True,
+        )
+        since = context.started_at - timedelta(hours=hours)
+        reports = run_in_dependency_order(context, PROCEDURE, names, since=since, directions=(Direction.TO_ERP,))
+        rows = publish_report(context, PROCEDURE, reports)
+        raise_for_failed_jobs(reports)
+        return rows

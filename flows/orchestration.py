@@ -4,6 +4,8 @@ dependency failed or was skipped is skipped with that reason."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,12 +21,19 @@ from tasks.report import advance_progress, record_skip, start_progress
 from tasks.sync import sync_entity
 
 
-def send_engine_logs_to_prefect() -> None:
-    """Show the engine's own log lines (ids and counts, never payloads) in the run's logs in Prefect."""
+@contextmanager
+def engine_logs_in_prefect() -> Iterator[None]:
+    """While a flow runs, show the engine's log lines (ids and counts, never payloads) in its Prefect logs."""
     engine_logger = logging.getLogger("tandem")
-    if not any(isinstance(handler, APILogHandler) for handler in engine_logger.handlers):
-        engine_logger.addHandler(APILogHandler())
+    handler = APILogHandler()
+    previous_level = engine_logger.level
+    engine_logger.addHandler(handler)
     engine_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        engine_logger.removeHandler(handler)
+        engine_logger.setLevel(previous_level)
 
 
 class JobsFailedError(RuntimeError):

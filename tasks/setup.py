@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import datetime
 
@@ -10,6 +11,9 @@ from prefect.cache_policies import NONE
 from sqlalchemy import Engine
 
 from blocks.connection import SyncConnection
+from tandem.adapter import RecordAdapter
+from tandem.errors import SyncError
+from tandem.mapping import MappingSet, check_fields_exist
 from tandem.store import session_scope, update_connection
 from tandem.store.runs import start_run
 from tandem.store.types import utc_now
@@ -62,9 +66,11 @@ def open_connection(
     enabled_at: datetime | None = connection.sync_enabled_at
     if enable_sync and enabled_at is None and not dry_run:
         enabled_at = _enable(store, connection.id, started_at)
+    mappings = block.mapping_set_for_run()
+    _check_fields(mappings, entities, crm, erp)
     context = SyncContext(
         connection_id=int(connection.id or 0), store=store, crm=crm, erp=erp,
-        mappings=block.mapping_set_for_run(), started_at=started_at, dry_run=dry_run,
+        mappings=mappings, started_at=started_at, dry_run=dry_run,
         sync_enabled_at=enabled_at if not dry_run else (enabled_at or started_at),
         templates={"task": {"Subject": block.options.activity_subject_template}},
     )
@@ -73,6 +79,24 @@ def open_connection(
     with session_scope(store) as session:
         run = start_run(session, context.connection_id, procedure, flow_run_id=flow_run_id, entities=entities)
         return replace(context, run_id=run.id)
+
+
+#: What the systems answer for an object or record type they do not have.
+UNKNOWN_OBJECT_CODES = frozenset({"NOT_FOUND", "INVALID_TYPE", "UNKNOWN_RECORD_TYPE", "INVALID_RECORD_TYPE"})
+
+
+def _check_fields(mappings: MappingSet, entities: list[str], crm: RecordAdapter, erp: RecordAdapter) -> None:
+    """Check the run's mappings against both systems' own field lists before anything is written."""
+    selected = [mappings.entity(name) for name in entities]
+    catalog: dict[tuple[str, str], AbstractSet[str]] = {}
+    for entity in selected:
+        for side, adapter, name in (("crm", crm, entity.crm_object), ("erp", erp, entity.erp_type)):
+            try:
+                catalog[(side, name)] = adapter.field_names(name)
+            except SyncError as exc:
+                if exc.code not in UNKNOWN_OBJECT_CODES:
+                    raise
+    check_fields_exist(mappings.model_copy(update={"entities": {e.name: e for e in selected}}), catalog)
 
 
 def _enable(store: Engine, connection_id: int | None, when: datetime) -> datetime:

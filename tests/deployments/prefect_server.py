@@ -1,0 +1,188 @@
+"""A real local Prefect server, the ``prefect`` CLI and a worker, each in its own process (not the test harness).
+
+Everything an operator would type runs as a subprocess of the venv's ``prefect`` command, from the
+repository root, with an environment of its own: ``PREFECT_HOME`` (and so the server's SQLite
+database and the profiles) in a temporary directory, ``PREFECT_API_URL`` pointing at this server
+(without it the CLI would quietly start a temporary server of its own), and the port given through
+``PREFECT_SERVER_API_PORT`` so that the UI talks to the same port.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFECT = Path(sys.executable).with_name("prefect")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    """The last ``lines`` lines of a log file (for failure messages)."""
+    if not path.exists():
+        return f"({path} was not written)"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:]) or f"({path} is empty)"
+
+
+@dataclass
+class Background:
+    """A command started in its own process group, its output in a log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def running(self) -> bool:
+        """Whether the process is still alive."""
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the process's output, headed by its name."""
+        return f"--- last lines of the {self.name} log ({self.log_path}) ---\n{tail(self.log_path, lines)}"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM to the whole process group, SIGKILL after ``timeout`` seconds."""
+        if self.popen.poll() is None:
+            _signal_group(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        # Whatever the leader left behind in its group (a flow run the worker started) goes too.
+        _signal_group(self.popen.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+@dataclass
+class PrefectServer:
+    """A started ``prefect server start`` and the environment that points the CLI and clients at it."""
+
+    home: Path
+    port: int
+    process: Background
+
+    @property
+    def url(self) -> str:
+        """The server's base URL (the UI)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """What ``PREFECT_API_URL`` must be set to."""
+        return f"{self.url}/api"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of an operator's shell: this server, this home, nothing else of Prefect's."""
+        return server_env(self.home, self.port, **extra)
+
+    def cli(self, *args: str, timeout: float = 120.0) -> str:
+        """Run ``prefect ARGS`` from the repository root and return its output; fail with the output."""
+        command = [str(PREFECT), *args]
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(
+                f"`prefect {' '.join(args)}` did not finish in {timeout:.0f} s\n{exc.output!s}"
+                f"\n{self.process.log_tail()}"
+            ) from exc
+        output = done.stdout + done.stderr
+        if done.returncode != 0:
+            raise AssertionError(f"`prefect {' '.join(args)}` exited with {done.returncode}:\n{output}")
+        return output
+
+    def start(self, name: str, *args: str, log_dir: Path, **extra_env: str) -> Background:
+        """Start ``prefect ARGS`` in the background from the repository root (a worker)."""
+        return start_background(name, [str(PREFECT), *args], log_dir / f"{name}.log", self.env(**extra_env))
+
+
+def server_env(home: Path, port: int, **extra: str) -> dict[str, str]:
+    """The inherited environment without any ``PREFECT_*`` setting, then this server's settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_SERVER_API_PORT=str(port),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+    )
+    env.update(extra)
+    return env
+
+
+def start_background(name: str, command: list[str], log_path: Path, env: dict[str, str]) -> Background:
+    """Start ``command`` in a new session (its own process group) with its output in ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Background(name=name, popen=popen, log_path=log_path)
+
+
+def wait_until_healthy(server: PrefectServer, timeout: float) -> None:
+    """Poll ``/api/health`` until it answers ``true``; fail with the server's log when it does not."""
+    session = requests.Session()
+    session.trust_env = False
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if not server.process.running():
+            raise AssertionError(
+                f"prefect server start exited with {server.process.popen.returncode} before it was healthy\n"
+                f"{server.process.log_tail()}"
+            )
+        try:
+            response = session.get(f"{server.api_url}/health", timeout=2)
+            if response.status_code == 200 and response.json() is True:
+                return
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(0.5)
+    raise AssertionError(
+        f"the Prefect server on port {server.port} was not healthy after {timeout:.0f} s ({last})\n"
+        f"{server.process.log_tail()}"
+    )
+
+
+@contextmanager
+def prefect_server(directory: Path, timeout: float = 120.0) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a free port with its own home and database under ``directory``."""
+    home = directory / "prefect-home"
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = start_background(
+        "server", [str(PREFECT), "server", "start"], directory / "server.log", server_env(home, port)
+    )
+    server = PrefectServer(home=home, port=port, process=process)
+    try:
+        wait_until_healthy(server, timeout)
+        yield server
+    finally:
+        process.stop()

@@ -1,0 +1,77 @@
+"""prefect.yaml agrees with the flows (no server needed): every flow deployed, parameters valid, forms typed."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect import Flow
+from prefect.flows import load_flow_from_entrypoint
+from prefect.utilities.callables import parameter_schema
+from prefect.utilities.schema_tools import ValidationError, validate
+
+from tandem.deploy import PROJECT_ROOT, set_project_directory
+from tandem.mapping import MAPPINGS_DIR, load_mapping_set
+from tests.deployments.prefect_server import ROOT
+
+SHIPPED = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+DEPLOYMENTS: list[dict[str, Any]] = SHIPPED["deployments"]
+
+
+def flows_in_package() -> dict[str, Flow[Any, Any]]:
+    """Every flow defined in a module of ``flows/``, by its entrypoint (``flows/x.py:name``)."""
+    found: dict[str, Flow[Any, Any]] = {}
+    for path in sorted((ROOT / "flows").glob("*.py")):
+        module = importlib.import_module(f"flows.{path.stem}")
+        for name, value in vars(module).items():
+            if isinstance(value, Flow) and value.fn.__module__ == module.__name__:
+                found[f"flows/{path.stem}.py:{name}"] = value
+    return found
+
+
+def test_every_flow_has_a_deployment_and_every_deployment_a_flow() -> None:
+    assert sorted(d["entrypoint"] for d in DEPLOYMENTS) == sorted(flows_in_package())
+
+
+def test_deployments_go_to_the_tandem_process_pool_without_build_or_push() -> None:
+    assert SHIPPED["build"] is None and SHIPPED["push"] is None
+    assert SHIPPED["pull"] == [{"tandem.deploy.set_project_directory": {}}]
+    names = [(load_flow_from_entrypoint(d["entrypoint"]).name, d["name"]) for d in DEPLOYMENTS]
+    assert len(set(names)) == len(names), names
+    for deployment in DEPLOYMENTS:
+        assert deployment["work_pool"]["name"] == "tandem"
+        assert deployment["enforce_parameter_schema"] is True
+        assert deployment["description"].strip()
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["entrypoint"] for d in DEPLOYMENTS])
+def test_each_deployments_parameters_fit_its_flows_run_form(deployment: dict[str, Any]) -> None:
+    flow: Flow[Any, Any] = load_flow_from_entrypoint(deployment["entrypoint"])
+    schema = parameter_schema(flow).model_dump_for_openapi()
+    # The values prefect.yaml fixes must pass the same check the server applies to a run's parameters.
+    validate(deployment.get("parameters") or {}, schema, raise_on_error=True, ignore_required=True)
+    validate({"entities": ["currency", "payment_term"]}, schema, raise_on_error=True)
+    with pytest.raises(ValidationError, match="no_such_entity"):
+        validate({"entities": ["currency", "no_such_entity"]}, schema, raise_on_error=True)
+    properties = schema["properties"]
+    assert all(spec.get("description") for spec in properties.values()), properties
+    assert properties["connection"]["type"] == "string"
+    assert properties["dry_run"]["type"] == "boolean" and properties["dry_run"]["default"] is False
+    entities = next(choice for choice in properties["entities"]["anyOf"] if choice.get("type") == "array")
+    assert entities["items"] == {"$ref": "#/definitions/EntityName"}
+    assert schema["definitions"]["EntityName"]["enum"] == list(load_mapping_set(MAPPINGS_DIR / "default.yaml").entities)
+
+
+def test_the_pull_step_moves_a_run_from_its_temporary_directory_into_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where Prefect's process worker starts a flow run
+    result = set_project_directory()
+    assert result == {"directory": str(ROOT)} and PROJECT_ROOT == ROOT
+    assert Path(os.getcwd()) == ROOT
+    for deployment in DEPLOYMENTS:
+        assert Path(deployment["entrypoint"].split(":")[0]).is_file()
