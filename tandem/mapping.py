@@ -7,6 +7,7 @@ Every problem is a :class:`MappingError` whose message names the file, the entit
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from enum import StrEnum
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -320,7 +321,7 @@ def load_mapping_set(path: Path | str) -> MappingSet:
     return parse_mapping_set(data, source)
 
 
-def check_fields_exist(mapping_set: MappingSet, catalog: Mapping[tuple[str, str], set[str]]) -> None:
+def check_fields_exist(mapping_set: MappingSet, catalog: Mapping[tuple[str, str], AbstractSet[str]]) -> None:
     """Check every mapped field against the systems' own field lists.
 
     Args:

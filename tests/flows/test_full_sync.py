@@ -9,6 +9,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.logging.handlers import APILogHandler
+from pydantic import SecretStr
 from simple_salesforce import Salesforce
 from sqlmodel import select
 
@@ -16,7 +17,7 @@ from blocks.connection import SyncConnection
 from flows.full_sync import full_sync
 from flows.orchestration import JobsFailedError
 from flows.parameters import EntityName
-from tandem.mapping import MAPPINGS_DIR
+from tandem.mapping import MAPPINGS_DIR, MappingError
 from tandem.salesforce.transport import build_session
 from tandem.store import create_store_engine, session_scope
 from tandem.store.runs import list_jobs
@@ -102,22 +103,40 @@ def test_a_failed_dependency_skips_its_dependents_with_the_reason(
     fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
 ) -> None:
     crm, erp = fresh
-    broken = tmp_path / "broken.yaml"
-    shipped = (MAPPINGS_DIR / "default.yaml").read_text()
-    broken.write_text(shipped.replace("crm_object: CurrencyType", "crm_object: Currency"))
     store_path = tmp_path / "state.sqlite3"
-    save_connection("broken", crm, erp, store_path, mapping_set=str(broken))
+    # A wrong token secret: every ERP call is refused (fatal, so no retries) once the jobs start.
+    save_connection("refused", crm, erp, store_path, erp=erp_block(erp, token_secret=SecretStr("not-the-secret")))
+    erp.control("DELETE", "counters")
     with pytest.raises(JobsFailedError) as failed:
-        full_sync(connection="broken", entities=[EntityName(e) for e in ("currency", "payment_term", "customer")])
+        full_sync(connection="refused", entities=[EntityName(e) for e in ("currency", "customer")])
     assert "currency failed" in str(failed.value)
     assert "customer skipped (skipped: depends on currency, which did not succeed)" in str(failed.value)
+    assert erp.control("GET", "counters")["total"] == 1  # one refused call: no retry of a fatal error
     with session_scope(create_store_engine(f"sqlite:///{store_path}")) as session:
         run = session.exec(select(SyncRun)).one()
         jobs = {job.entity: job for job in list_jobs(session, int(run.id or 0))}
     assert run.state is RunState.FAILED
-    assert (jobs["currency"].state, jobs["payment_term"].state, jobs["customer"].state) == (
-        JobState.FAILED, JobState.SUCCEEDED, JobState.SKIPPED)
+    assert (jobs["currency"].state, jobs["customer"].state) == (JobState.FAILED, JobState.SKIPPED)
     assert "depends on currency" in str(jobs["customer"].skip_reason)
+
+
+def test_a_mapping_naming_a_missing_field_is_refused_before_anything_is_written(
+    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
+) -> None:
+    crm, erp = fresh
+    for old, new, message in [
+        ("{crm: Street__c, erp: addrText}", "{crm: Street__x, erp: addrText}",
+         "entity 'location', field 'Street__x': unknown CRM field on ERP_Location__c"),
+        ("crm_object: CurrencyType", "crm_object: Currency", "entity 'currency': the CRM has no object 'Currency'"),
+    ]:
+        broken = tmp_path / "broken.yaml"
+        broken.write_text((MAPPINGS_DIR / "default.yaml").read_text().replace(old, new))
+        save_connection("broken", crm, erp, tmp_path / "state.sqlite3", mapping_set=str(broken))
+        crm.control("DELETE", "counters")
+        with pytest.raises(MappingError, match=message):
+            full_sync(connection="broken", entities=[EntityName("location"), EntityName("currency")])
+        writes = [n for n in crm.control("GET", "counters")["by_endpoint"] if n.startswith(("collections", "sobject."))]
+        assert not [n for n in writes if n not in ("sobject.describe",)]
 
 
 def test_a_dry_run_reports_what_would_change_and_writes_nothing(
@@ -178,19 +197,6 @@ def test_a_transient_failure_is_retried_without_duplicates(
     assert sf.query("SELECT COUNT() FROM ERP_Location__c")["totalSize"] == locations
     linked = sf.query("SELECT ERP_Id__c FROM ERP_Location__c WHERE ERP_Id__c != null")["records"]
     assert len({r["ERP_Id__c"] for r in linked}) == len(linked)  # no ERP location twice
-
-
-def test_a_fatal_failure_is_not_retried(fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path) -> None:
-    crm, erp = fresh
-    broken = tmp_path / "broken.yaml"
-    shipped = (MAPPINGS_DIR / "default.yaml").read_text()
-    broken.write_text(shipped.replace("{crm: Street__c, erp: addrText}", "{crm: Street__x, erp: addrText}"))
-    save_connection("fatal", crm, erp, tmp_path / "state.sqlite3", mapping_set=str(broken))
-    crm.control("DELETE", "counters")
-    with pytest.raises(JobsFailedError, match="location failed"):
-        full_sync(connection="fatal", entities=[EntityName("location")])
-    calls = crm.control("GET", "counters")["by_endpoint"]
-    assert calls.get("query", 0) + calls.get("collections.upsert", 0) <= 2  # one attempt, no retries
 
 
 def test_a_bad_record_fails_alone_with_its_reason_and_no_value_is_kept(
