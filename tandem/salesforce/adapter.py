@@ -215,6 +215,8 @@ class SalesforceAdapter:
         off; more go through one Bulk API 2.0 upsert job. Either way a record without its key fails
         alone with ``MISSING_EXTERNAL_ID`` and the others are written.
         """
+        if not records:
+            return []
         results: list[WriteResult | None] = [None] * len(records)
         sendable: list[tuple[int, dict[str, Any]]] = []
         for index, record in enumerate(records):
@@ -332,6 +334,8 @@ class SalesforceAdapter:
 
         Used to couple a record found by match keys (it gets its ``ERP_Id__c``); idempotent.
         """
+        if not records:
+            return []
         results: list[WriteResult] = []
         for chunk in _chunks(list(records), COLLECTION_LIMIT):
             body = {"allOrNone": False, "records": [{"attributes": {"type": entity}, **r} for r in chunk]}

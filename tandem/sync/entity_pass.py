@@ -317,6 +317,8 @@ class EntityPass:
         route, context = self.route, self.context
         now = utc_now()
         key = route.entity.crm_key
+        if not plan.updates and not plan.creates:
+            return
         if route.target_side is Side.CRM:
             update_results = context.crm.update_batch(
                 route.target_object, [{"Id": w.target_id, key: w.link, **w.record} for w in plan.updates]

@@ -1,9 +1,9 @@
 """What an operator does, against a real Prefect server: pool, blocks, deploy, worker, a run from the UI, its history.
 
 The server, the CLI commands and the worker are the venv's ``prefect`` in their own processes (as in
-docs/deployments.md); this process only plays the UI's part, through the same API: it saves the
-connection block, presses "Run" (``create_flow_run_from_deployment``, the endpoint behind the UI's
-button) and reads the run back from the server.
+the README's "Running Tandem on a Prefect server"); this process only plays the UI's part, through
+the same API: it saves the connection block, presses "Run" (``create_flow_run_from_deployment``, the
+endpoint behind the UI's button) and reads the run back from the server.
 """
 
 from __future__ import annotations
