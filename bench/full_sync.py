@@ -48,17 +48,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import orjson
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from emulators.erp.bulkload import bulk_load  # noqa: E402
-from emulators.erp.cli import DATABASE_NAME  # noqa: E402
-from emulators.erp.render import record_xml  # noqa: E402
-from emulators.erp.schema import record_specs  # noqa: E402
-from emulators.erp.store import ErpStore  # noqa: E402
 from emulators.process import RunningEmulator, start_emulator  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -90,50 +84,23 @@ def reset_peak_rss() -> bool:
 
 
 def load_contacts(data_dir: Path, count: int, customers: int, modified: datetime) -> int:
-    """Insert ``count`` contacts, each referring to one of the first ``customers`` bulk-loaded customers.
+    """Bulk-load ``count`` contacts, each referring to one of the ``customers`` bulk-loaded customers.
 
     The customers must have been loaded by ``bulk_load(data_dir, "customer", customers)`` into an
-    empty store (their internal ids are then 1..customers and their externalIds ``BULK-customer-n``).
+    empty store, so their internal ids are 1..customers and their externalIds ``BULK-customer-n``.
     """
-    spec = record_specs()["contact"]
-    store = ErpStore(data_dir / DATABASE_NAME)
-    base_ms = int(modified.timestamp() * 1000)
-    with store.transaction() as conn:
-        start = int(conn.execute("SELECT COALESCE(MAX(internal_id), 0) FROM records").fetchone()[0]) + 1
-        first_customer = conn.execute(
-            "SELECT MIN(internal_id) FROM records WHERE type = 'customer'"
-        ).fetchone()[0]
-    if customers and first_customer is None:
-        raise ValueError("load the customers first")
 
-    def rows(offset: int, size: int) -> Iterator[tuple[Any, ...]]:
-        for n in range(offset, offset + size):
-            internal_id = start + n
-            fields: dict[str, Any] = {
-                "firstName": f"First{n}", "lastName": f"Last{n}", "title": "Buyer",
-                "phone": f"+1 555 {n % 10_000_000:07d}", "mobilePhone": f"+1 556 {n % 10_000_000:07d}",
-                "email": f"contact{n}@example.com", "isInactive": False,
-            }
-            if customers:
-                k = n % customers
-                fields["company"] = {
-                    "internalId": str(int(first_customer) + k), "type": "customer",
-                    "externalId": f"{PREFIX}-customer-{k}", "name": f"customer companyName {k}",
-                }
-            external_id = f"{PREFIX}-contact-{n}"
-            stamp = base_ms + n
-            name = f"First{n} Last{n}"
-            yield (internal_id, "contact", external_id, name, stamp, stamp, orjson.dumps(fields).decode(),
-                   record_xml(spec, internal_id, external_id, fields, stamp, stamp))
+    def contact(n: int) -> dict[str, Any]:
+        k = n % customers
+        return {
+            "firstName": f"First{n}", "lastName": f"Last{n}", "title": "Buyer",
+            "phone": f"+1 555 {n % 10_000_000:07d}", "mobilePhone": f"+1 556 {n % 10_000_000:07d}",
+            "email": f"contact{n}@example.com", "isInactive": False,
+            "company": {"internalId": str(k + 1), "type": "customer", "externalId": f"{PREFIX}-customer-{k}",
+                        "name": f"customer companyName {k}"},
+        }
 
-    for offset in range(0, count, CHUNK):
-        with store.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO records (internal_id, type, external_id, name, date_created, last_modified, fields, xml)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows(offset, min(CHUNK, count - offset)),
-            )
-    return count
+    return bulk_load(data_dir, "contact", count, prefix=PREFIX, modified=modified, fields=contact)
 
 
 def save_blocks(name: str, crm: RunningEmulator, erp: RunningEmulator, store_path: Path,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ def _synthetic_fields(spec: RecordSpec, n: int, moment: str) -> dict[str, Any]:
     for field in spec.fields:
         if field.name in ("dateCreated", "lastModifiedDate") or field.kind is FieldKind.REF:
             continue
-        if field.kind is FieldKind.STRING:
+        if field.kind is FieldKind.STRING and field.name == "email":
+            fields[field.name] = f"{spec.type_name.lower()}{n}@example.com"
+        elif field.kind is FieldKind.STRING:
             fields[field.name] = f"{spec.type_name} {field.name} {n}"
         elif field.kind is FieldKind.LONG:
             fields[field.name] = n % 1000
@@ -45,7 +47,7 @@ def _synthetic_fields(spec: RecordSpec, n: int, moment: str) -> dict[str, Any]:
 
 
 def bulk_load(data_dir: Path, record_type: str, count: int, *, prefix: str = "BULK",
-              modified: datetime | None = None) -> int:
+              modified: datetime | None = None, fields: Callable[[int], dict[str, Any]] | None = None) -> int:
     """Insert ``count`` synthetic records of ``record_type`` into the data dir's store.
 
     Args:
@@ -54,6 +56,8 @@ def bulk_load(data_dir: Path, record_type: str, count: int, *, prefix: str = "BU
         count: how many records.
         prefix: externalIds are ``{prefix}-{type}-{n}``.
         modified: their ``dateCreated``/``lastModifiedDate`` (default now); one millisecond apart.
+        fields: the fields of record ``n`` (flat values, RecordRefs as ``{"internalId", "type", ...}``
+            dicts); by default synthetic values for every field that is not a reference.
 
     Returns:
         The number of records inserted.
@@ -65,7 +69,7 @@ def bulk_load(data_dir: Path, record_type: str, count: int, *, prefix: str = "BU
     if record_type not in specs:
         raise ValueError(f"unknown record type {record_type!r}; use one of {sorted(specs)}")
     spec = specs[record_type]
-    if any(spec.by_name[name].kind is FieldKind.REF for name in spec.required):
+    if fields is None and any(spec.by_name[name].kind is FieldKind.REF for name in spec.required):
         raise ValueError(f"{record_type} requires references; bulk-load a type without required references")
     store = ErpStore(data_dir / DATABASE_NAME)
     base_ms = int((modified or datetime.now(UTC)).timestamp() * 1000)
@@ -76,12 +80,13 @@ def bulk_load(data_dir: Path, record_type: str, count: int, *, prefix: str = "BU
     def rows(offset: int, size: int) -> Iterator[tuple[Any, ...]]:
         for n in range(offset, offset + size):
             internal_id = start + n
-            fields = _synthetic_fields(spec, n, moment)
+            values = fields(n) if fields is not None else _synthetic_fields(spec, n, moment)
             external_id = f"{prefix}-{record_type}-{n}"
             stamp = base_ms + n
-            name = str(fields[spec.name_field]) if spec.name_field else None
-            yield (internal_id, record_type, external_id, name, stamp, stamp, orjson.dumps(fields).decode(),
-                   record_xml(spec, internal_id, external_id, fields, stamp, stamp))
+            name = values.get(spec.name_field) if spec.name_field else None
+            label = None if name is None else str(name)
+            yield (internal_id, record_type, external_id, label, stamp, stamp, orjson.dumps(values).decode(),
+                   record_xml(spec, internal_id, external_id, values, stamp, stamp))
 
     for offset in range(0, count, CHUNK):
         with store.transaction() as conn:

@@ -21,7 +21,7 @@ ERP_SECRETS = {
     "token_id": "tk-1234abcd5678ef901234abcd5678ef90",
     "token_secret": "ts-abcdef0123456789abcdef0123456789",
 }
-DB_PASSWORD = "Pg-Secret-Pass-77aa"
+DB_PASSWORD = "fake-pg-password-for-tests"
 
 
 def salesforce(**overrides: Any) -> SalesforceCredentials:
