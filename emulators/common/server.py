@@ -69,6 +69,9 @@ def serve(
         ssl_certfile=str(tls.server_cert) if tls else None,
         ssl_keyfile=str(tls.server_key) if tls else None,
         log_level=log_level,
+        # The emulator's CLI configures logging; uvicorn must not rewrite the process's logging
+        # configuration (its dictConfig walks every logger, racing other threads creating loggers).
+        log_config=None,
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
