@@ -19,6 +19,8 @@ def _prepare_environment(directory: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str((directory / "prefect").resolve()))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The temporary server's telemetry cannot reach the internet from here; do not let it try.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def run_demo(directory: Path = DEMO_DIR) -> int:
