@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from prefect import flow, runtime
+from prefect import flow
 
-from blocks.connection import SyncConnection
-from flows.orchestration import (
-    engine_logs_in_prefect,
-    parallel_jobs,
-    raise_for_failed_jobs,
-    run_in_dependency_order,
-    )
-from flows.parameters import EntityName, selected_entities
-from tasks.report import publish_report
-from tasks.setup import open_connection
+from flows.orchestration import parallel_jobs, run_procedure
+from flows.parameters import EntityName
 
 PROCEDURE = "full-sync"
 
@@ -39,14 +31,4 @@ def full_sync(
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.
     """
-    with engine_logs_in_prefect():
-        block = SyncConnection.load_named(connection)
-        names = selected_entities(entities, block.enabled_entities())
-        context = open_connection(
-            block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
-            flow_run_id=str(runtime.flow_run.id),
-        )
-        reports = run_in_dependency_order(context, PROCEDURE, names)
-        rows = publish_report(context, PROCEDURE, reports)
-        raise_for_failed_jobs(reports)
-        return rows
+    return run_procedure(connection, PROCEDURE, entities, dry_run=dry_run)

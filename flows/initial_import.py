@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect import flow, runtime
+from prefect import flow
 
-from blocks.connection import SyncConnection
-from flows.orchestration import (
-    engine_logs_in_prefect,
-    parallel_jobs,
-    raise_for_failed_jobs,
-    run_in_dependency_order,
-    )
-from flows.parameters import EntityName, selected_entities
+from flows.orchestration import parallel_jobs, run_procedure
+from flows.parameters import EntityName
 from tandem.mapping import Direction
-from tasks.report import publish_report
-from tasks.setup import open_connection
 
 PROCEDURE = "initial-import"
 
@@ -46,15 +38,7 @@ def initial_import(
     """
     if hours < 1:
         raise ValueError("hours must be at least 1")
-    with engine_logs_in_prefect():
-        block = SyncConnection.load_named(connection)
-        names = selected_entities(entities, block.enabled_entities())
-        context = open_connection(
-            block, name=connection, procedure=PROCEDURE, entities=names, dry_run=dry_run,
-            flow_run_id=str(runtime.flow_run.id), enable_sync=True,
-        )
-        since = context.started_at - timedelta(hours=hours)
-        reports = run_in_dependency_order(context, PROCEDURE, names, since=since, directions=(Direction.TO_ERP,))
-        rows = publish_report(context, PROCEDURE, reports)
-        raise_for_failed_jobs(reports)
-        return rows
+    return run_procedure(
+        connection, PROCEDURE, entities, dry_run=dry_run, enable_sync=True,
+        lookback=timedelta(hours=hours), directions=(Direction.TO_ERP,),
+    )

@@ -6,18 +6,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from prefect import get_run_logger
+from prefect import get_run_logger, runtime
 from prefect.logging.handlers import APILogHandler
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from blocks.connection import SyncConnection
+from flows.parameters import EntityName, selected_entities
 from tandem.mapping import Direction
 from tandem.store.tables import JobState
 from tandem.sync.context import SyncContext
 from tandem.sync.jobs import JobReport
-from tasks.report import advance_progress, record_skip, start_progress
+from tasks.report import advance_progress, publish_report, record_skip, start_progress
+from tasks.setup import open_connection
 from tasks.sync import sync_entity
 
 
@@ -46,6 +49,47 @@ def raise_for_failed_jobs(reports: list[JobReport]) -> None:
            if r.state is not JobState.SUCCEEDED]
     if bad:
         raise JobsFailedError(f"{len(bad)} of {len(reports)} entity jobs did not succeed: {'; '.join(bad)}")
+
+
+def run_procedure(
+    connection: str,
+    procedure: str,
+    entities: list[EntityName] | None,
+    *,
+    dry_run: bool,
+    enable_sync: bool = False,
+    lookback: timedelta | None = None,
+    directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
+) -> list[dict[str, object]]:
+    """The body every sync flow shares: open the connection, run the jobs in order, report.
+
+    Args:
+        connection: the Tandem Sync Connection block's name.
+        procedure: the flow's name (runs, artifacts and the state store are labelled with it).
+        entities: the entities chosen in the run form (all enabled ones when empty).
+        dry_run: report what would change, write nothing.
+        enable_sync: record when sync was enabled (the initial import).
+        lookback: read source records changed this long before the run started (``None``: all).
+        directions: the directions the run may move records in.
+
+    Returns:
+        One row per entity with its state and counts (also published as a table artifact).
+
+    Raises:
+        JobsFailedError: after the report is published, when a job failed or was skipped.
+    """
+    with engine_logs_in_prefect():
+        block = SyncConnection.load_named(connection)
+        names = selected_entities(entities, block.enabled_entities())
+        context = open_connection(
+            block, name=connection, procedure=procedure, entities=names, dry_run=dry_run,
+            flow_run_id=str(runtime.flow_run.id), enable_sync=enable_sync,
+        )
+        since = context.started_at - lookback if lookback is not None else None
+        reports = run_in_dependency_order(context, procedure, names, since=since, directions=directions)
+        rows = publish_report(context, procedure, reports)
+        raise_for_failed_jobs(reports)
+        return rows
 
 
 def parallel_jobs() -> TaskRunner[Any]:
