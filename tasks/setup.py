@@ -14,7 +14,7 @@ from blocks.connection import SyncConnection
 from tandem.adapter import RecordAdapter
 from tandem.errors import SyncError
 from tandem.mapping import MappingSet, check_fields_exist
-from tandem.store import session_scope, update_connection
+from tandem.store import require_id, session_scope, update_connection
 from tandem.store.runs import start_run
 from tandem.store.types import utc_now
 from tandem.sync.context import SyncContext
@@ -61,17 +61,17 @@ def open_connection(
     )
     connection = register_connection(
         store, name=name, environment=block.environment, crm_org_id=org_id, erp_account=block.erp.account_id,
-        enabled_at=started_at if enable_sync and not dry_run else None,
     )
-    enabled_at: datetime | None = connection.sync_enabled_at
-    if enable_sync and enabled_at is None and not dry_run:
-        enabled_at = _enable(store, connection.id, started_at)
+    connection_id = require_id(connection)
+    enabled_at = connection.sync_enabled_at
+    if enable_sync and enabled_at is None:
+        # A dry run reports as if sync were enabled now, without recording it.
+        enabled_at = started_at if dry_run else _enable(store, connection_id, started_at)
     mappings = block.mapping_set_for_run()
     _check_fields(mappings, entities, crm, erp)
     context = SyncContext(
-        connection_id=int(connection.id or 0), store=store, crm=crm, erp=erp,
-        mappings=mappings, started_at=started_at, dry_run=dry_run,
-        sync_enabled_at=enabled_at if not dry_run else (enabled_at or started_at),
+        connection_id=connection_id, store=store, crm=crm, erp=erp, mappings=mappings,
+        started_at=started_at, dry_run=dry_run, sync_enabled_at=enabled_at,
         templates={"task": {"Subject": block.options.activity_subject_template}},
     )
     if dry_run:
@@ -99,8 +99,8 @@ def _check_fields(mappings: MappingSet, entities: list[str], crm: RecordAdapter,
     check_fields_exist(mappings.model_copy(update={"entities": {e.name: e for e in selected}}), catalog)
 
 
-def _enable(store: Engine, connection_id: int | None, when: datetime) -> datetime:
+def _enable(store: Engine, connection_id: int, when: datetime) -> datetime:
     """Record ``when`` as the moment sync was enabled on the connection."""
     with session_scope(store) as session:
-        update_connection(session, int(connection_id or 0), sync_enabled_at=when, enabled=True)
+        update_connection(session, connection_id, sync_enabled_at=when, enabled=True)
     return when

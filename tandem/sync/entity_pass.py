@@ -139,10 +139,12 @@ class EntityPass:
 
     def run_page(self, page: pd.DataFrame) -> PassResult:
         """Sync one page of source records."""
-        page = page.drop_duplicates("id", keep="last").reset_index(drop=True)
+        read = page.drop_duplicates("id", keep="last").reset_index(drop=True)
         result = PassResult(pages=1)
-        page, skipped = self._leave_out(page)
+        page, skipped = self._leave_out(read)
         if page.empty:
+            if not self.context.dry_run:
+                self._record(_Plan(), read)  # nothing to write, but the watermark moves past the page
             result.counts = JobCounts(skipped=skipped)
             return result
         source_ids = page["id"].astype(str).tolist()
@@ -152,7 +154,9 @@ class EntityPass:
                 session, self.context.connection_id, self.route.entity.name, self.route.source_side, source_ids
             )
             references = self._references(session, page)
-            matches = self._matches([i for i in source_ids if self._target_id(bound.get(i)) is None], rows)
+        # Outside any store transaction: the first look-up loads the target's match keys over the API.
+        matches = self._matches([i for i in source_ids if self._target_id(bound.get(i)) is None], rows)
+        with session_scope(self.context.store, write=False) as session:
             taken = bindings_by_ids(
                 session, self.context.connection_id, self.route.entity.name, self.route.target_side,
                 [m.target_id for m in matches.values() if m.target_id is not None],
@@ -170,7 +174,7 @@ class EntityPass:
             plan.count("modified", sum(not w.coupling for w in plan.updates))
         else:
             self._write(plan)
-            self._record(plan, page)
+            self._record(plan, read)
         result.counts = JobCounts(
             inserted=plan.counts.get("inserted", 0),
             modified=plan.counts.get("modified", 0),

@@ -3,8 +3,6 @@ sandbox with sandbox, and one ERP company serves one CRM org."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -35,9 +33,7 @@ def check_environments(environment: str, *, crm_org_id: str, crm_is_sandbox: boo
         )
 
 
-def register_connection(
-    store: Engine, *, name: str, environment: str, crm_org_id: str, erp_account: str, enabled_at: datetime | None
-) -> Connection:
+def register_connection(store: Engine, *, name: str, environment: str, crm_org_id: str, erp_account: str) -> Connection:
     """Find the connection in the state store, or create it; enforce one ERP company per CRM org.
 
     Raises:
@@ -48,9 +44,10 @@ def register_connection(
         existing = session.exec(select(Connection).where(Connection.name == name)).first()
         if existing is None:
             try:
+                # Sync is enabled (and its time recorded) by the initial import, not by registering.
                 return create_connection(
                     session, name=name, crm_org_id=crm_org_id, erp_account_id=erp_account,
-                    environment=Environment(environment), sync_enabled_at=enabled_at, enabled=enabled_at is not None,
+                    environment=Environment(environment), enabled=False,
                 )
             except ConnectionPairingError as exc:
                 raise PairingError(str(exc)) from None

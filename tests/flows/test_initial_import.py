@@ -12,8 +12,9 @@ from sqlmodel import select
 from flows.full_sync import full_sync
 from flows.initial_import import initial_import
 from flows.parameters import EntityName
-from tandem.store import create_store_engine, get_connection, session_scope
-from tandem.store.tables import Binding
+from tandem.store import create_store_engine, get_connection, require_id, session_scope
+from tandem.store.tables import Binding, Side
+from tandem.store.watermarks import get_watermark
 from tests.flows.conftest import erp_block, save_connection
 from tests.flows.test_full_sync import by_entity, salesforce
 from tests.support.emulator import RunningEmulator
@@ -58,6 +59,12 @@ def test_initial_import_takes_the_last_day_couples_and_enables_sync(
     assert bound >= 1
 
     # ERP tasks that existed before sync was enabled never travel to Salesforce; new ones do.
+    only_old = by_entity(full_sync(connection="import", entities=[EntityName("task")]))
+    assert only_old["task"]["skipped"] == erp_tasks_before
+    with session_scope(engine) as session:
+        connection_id = require_id(get_connection(session, "import"))
+        # Every ERP task was left out, yet the watermark moved past them (they are not read again).
+        assert get_watermark(session, connection_id, "task", Side.ERP) is not None
     created = adapter.upsert_batch("task", "externalId", [{"externalId": "NEW-TASK-1", "title": "Brand new",
                                                            "status": "_notStarted", "priority": "_high"}])
     assert created[0].ok
