@@ -90,12 +90,25 @@ def referenced_entities(field: FieldMap) -> list[str]:
 
 
 class Filter(_Strict):
-    """A condition on one side's field; records that do not meet every filter are left out."""
+    """A condition on one side's field; records that do not meet every filter are left out.
+
+    Attributes:
+        name: what the rule is called on status cards and in reports (optional).
+    """
 
     side: Literal["crm", "erp"]
     field: str
     op: Literal["=", "!=", "in", "not in"] = "="
     value: Any
+    name: str | None = None
+
+    def describe(self) -> str:
+        """The rule as people read it: its name, else ``crm Type != Partner`` (long value lists abridged)."""
+        if self.name:
+            return self.name
+        values = self.value if isinstance(self.value, list) else [self.value]
+        shown = ", ".join(str(v) for v in values[:3]) + (f" and {len(values) - 3} more" if len(values) > 3 else "")
+        return f"{self.side} {self.field} {self.op} {shown}"
 
 
 class MatchKey(_Strict):

@@ -46,6 +46,10 @@ class ConnectionPairingError(StoreError):
         super().__init__(message)
 
 
+class ConnectionBusyError(StoreError):
+    """Another run holds the connection's lock: two runs of one connection never interleave their writes."""
+
+
 class BindingConflictError(StoreError):
     """The database refused a binding because an active one already holds the same CRM or ERP id.
 

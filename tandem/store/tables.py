@@ -258,6 +258,52 @@ class RecordError(SQLModel, table=True):
     occurred_at: datetime = _utc_field(nullable=False, now_by_default=True)
 
 
+class ConnectionLock(SQLModel, table=True):
+    """Who is writing a connection right now: one row per locked connection, held for a lease.
+
+    Attributes:
+        holder: who holds it (a Prefect flow run id).
+        acquired_at: when the holder took it.
+        expires_at: when the lease ends unless the holder renews it (a killed holder stops renewing).
+    """
+
+    __tablename__ = "connection_locks"
+
+    connection_id: int = Field(
+        sa_column=sa.Column(_ID_TYPE, sa.ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True)
+    )
+    holder: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    acquired_at: datetime = _utc_field(nullable=False, now_by_default=True)
+    expires_at: datetime = _utc_field(nullable=False)
+
+
+class SyncConflict(SQLModel, table=True):
+    """A record changed on both sides since its last sync, and how the connection's policy settled it.
+
+    Only where the competing values came from is kept (systems, ids, modification times), never the values.
+
+    Attributes:
+        crm_modified_at: when the CRM record was last modified.
+        erp_modified_at: when the ERP record was last modified.
+        policy: the entity's conflict policy (``crm_wins``, ``erp_wins``, ``latest``, ``hold``).
+        outcome: whose values stand: ``crm``, ``erp``, or ``held`` (both kept, waiting for a person).
+    """
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = (sa.UniqueConstraint("run_id", "entity", "crm_id", "erp_id", name="uq_sync_conflicts_key"),)
+
+    id: int | None = _id_field()
+    run_id: int = _foreign_key("sync_runs.id")
+    entity: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    crm_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    erp_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    crm_modified_at: datetime | None = _utc_field(nullable=True)
+    erp_modified_at: datetime | None = _utc_field(nullable=True)
+    policy: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    occurred_at: datetime = _utc_field(nullable=False, now_by_default=True)
+
+
 def active_predicate(table: sa.Table) -> sa.ColumnElement[bool]:
     """The predicate that selects active (non-archived) rows of ``connections`` or ``bindings``.
 
@@ -295,10 +341,12 @@ TABLES: list[sa.Table] = [
     SyncRun.__table__,  # type: ignore[attr-defined]
     SyncJob.__table__,  # type: ignore[attr-defined]
     RecordError.__table__,  # type: ignore[attr-defined]
+    ConnectionLock.__table__,  # type: ignore[attr-defined]
+    SyncConflict.__table__,  # type: ignore[attr-defined]
 ]
 
 
-def require_id(row: Connection | Binding | Watermark | SyncRun | SyncJob | RecordError) -> int:
+def require_id(row: Connection | Binding | Watermark | SyncRun | SyncJob | RecordError | SyncConflict) -> int:
     """The row's primary key, which the database assigns when the row is flushed.
 
     Raises:
