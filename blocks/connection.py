@@ -21,6 +21,7 @@ from tandem.mapping import (
     load_mapping_set,
     parse_mapping_set,
 )
+from tandem.sync.conflicts import ConflictPolicy
 
 #: Fields every entity has on each side besides its mapped ones (ids and the link key).
 ALWAYS_KNOWN = {"crm": {"Id"}, "erp": {"internalId", "externalId"}}
@@ -40,6 +41,16 @@ class ConnectionOptions(BaseModel):
     exclusions: dict[str, list[Filter]] = Field(
         default_factory=dict,
         description="Per entity, conditions that keep records out of every flow (added to the mapping's filters).",
+    )
+    conflict_policy: ConflictPolicy = Field(
+        default=ConflictPolicy.HOLD,
+        description=(
+            "Whose change stands when a record changed in both systems since its last sync: crm_wins, erp_wins, "
+            "latest (the later change) or hold (neither; a person settles it with the resolve-conflicts flow)."
+        ),
+    )
+    conflict_policies: dict[str, ConflictPolicy] = Field(
+        default_factory=dict, description="Per entity, a conflict policy that replaces the connection's."
     )
     activity_subject_template: str = Field(
         default="{{activity_subject}}",
@@ -81,6 +92,12 @@ class SyncConnection(Block):
         description="The mapping file: a name under mappings/ (without .yaml) or a path to a YAML file.",
     )
     options: ConnectionOptions = Field(default_factory=ConnectionOptions, description="The sync options.")
+    lock_lease_seconds: int = Field(
+        default=60, ge=2,
+        description=(
+            "How long the connection's lock outlives a run that died (runs of one connection never interleave)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_environment(self) -> Self:
@@ -107,7 +124,8 @@ class SyncConnection(Block):
     def mapping_set_for_run(self) -> MappingSet:
         """The mapping set with this connection's options applied (directions, exclusions), validated again."""
         mappings = load_mapping_set(self.mapping_path())
-        for name in [*self.options.directions, *self.options.exclusions, *(self.options.entities or [])]:
+        options = self.options
+        for name in [*options.directions, *options.exclusions, *options.conflict_policies, *(options.entities or [])]:
             mappings.entity(name)
         for name, conditions in self.options.exclusions.items():
             _check_exclusions(mappings.entity(name), conditions, str(mappings.source))

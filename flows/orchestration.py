@@ -16,7 +16,10 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from blocks.connection import SyncConnection
 from flows.parameters import EntityName, selected_entities
 from tandem.mapping import Direction
-from tandem.store.tables import JobState
+from tandem.store import get_connection_by_id, session_scope
+from tandem.store.locks import connection_lock
+from tandem.store.runs import finish_run
+from tandem.store.tables import JobState, RunState
 from tandem.sync.context import SyncContext
 from tandem.sync.jobs import JobReport
 from tasks.report import advance_progress, publish_report, record_skip, start_progress
@@ -51,6 +54,46 @@ def raise_for_failed_jobs(reports: list[JobReport]) -> None:
         raise JobsFailedError(f"{len(bad)} of {len(reports)} entity jobs did not succeed: {'; '.join(bad)}")
 
 
+@contextmanager
+def opened(
+    connection: str,
+    procedure: str,
+    entities: list[EntityName] | None,
+    *,
+    dry_run: bool,
+    enable_sync: bool = False,
+    scheduled: bool = False,
+) -> Iterator[tuple[SyncContext, list[str]] | None]:
+    """Open the connection for a run and hold its lock while the block runs.
+
+    Yields ``None`` (and ends the run as cancelled) when ``scheduled`` and sync is not enabled on the
+    connection (no initial import yet, or a sandbox refresh in progress): scheduled procedures leave such
+    a connection alone.
+    """
+    block = SyncConnection.load_named(connection)
+    names = selected_entities(entities, block.enabled_entities())
+    holder = str(runtime.flow_run.id)
+    context = open_connection(
+        block, name=connection, procedure=procedure, entities=names, dry_run=dry_run,
+        flow_run_id=holder, enable_sync=enable_sync,
+    )
+    lease = timedelta(seconds=block.lock_lease_seconds)
+    with connection_lock(context.store, context.connection_id, holder=holder, lease=lease):
+        with session_scope(context.store, write=False) as session:
+            enabled = get_connection_by_id(session, context.connection_id).enabled
+        if scheduled and not enabled:
+            get_run_logger().warning(
+                "sync is not enabled on connection %s (run the initial import first; a sandbox refresh turns it off "
+                "while it runs): nothing done", connection,
+            )
+            if context.run_id is not None:
+                with session_scope(context.store) as session:
+                    finish_run(session, context.run_id, RunState.CANCELLED)
+            yield None
+            return
+        yield context, names
+
+
 def run_procedure(
     connection: str,
     procedure: str,
@@ -59,9 +102,10 @@ def run_procedure(
     dry_run: bool,
     enable_sync: bool = False,
     lookback: timedelta | None = None,
+    from_watermarks: bool = False,
     directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
 ) -> list[dict[str, object]]:
-    """The body every sync flow shares: open the connection, run the jobs in order, report.
+    """The body every sync flow shares: open the connection, hold its lock, run the jobs in order, report.
 
     Args:
         connection: the Tandem Sync Connection block's name.
@@ -70,6 +114,8 @@ def run_procedure(
         dry_run: report what would change, write nothing.
         enable_sync: record when sync was enabled (the initial import).
         lookback: read source records changed this long before the run started (``None``: all).
+        from_watermarks: read each entity's sides from their watermarks (the incremental sync; it also
+            leaves a connection that is turned off alone).
         directions: the directions the run may move records in.
 
     Returns:
@@ -78,18 +124,19 @@ def run_procedure(
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.
     """
-    with engine_logs_in_prefect():
-        block = SyncConnection.load_named(connection)
-        names = selected_entities(entities, block.enabled_entities())
-        context = open_connection(
-            block, name=connection, procedure=procedure, entities=names, dry_run=dry_run,
-            flow_run_id=str(runtime.flow_run.id), enable_sync=enable_sync,
-        )
+    with engine_logs_in_prefect(), opened(
+        connection, procedure, entities, dry_run=dry_run, enable_sync=enable_sync, scheduled=from_watermarks
+    ) as run:
+        if run is None:
+            return []
+        context, names = run
         since = context.started_at - lookback if lookback is not None else None
-        reports = run_in_dependency_order(context, procedure, names, since=since, directions=directions)
+        reports = run_in_dependency_order(
+            context, procedure, names, since=since, from_watermarks=from_watermarks, directions=directions
+        )
         rows = publish_report(context, procedure, reports)
-        raise_for_failed_jobs(reports)
-        return rows
+    raise_for_failed_jobs(reports)
+    return rows
 
 
 def parallel_jobs() -> TaskRunner[Any]:
@@ -103,6 +150,7 @@ def run_in_dependency_order(
     entities: list[str],
     *,
     since: datetime | None = None,
+    from_watermarks: bool = False,
     directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
 ) -> list[JobReport]:
     """Run one job per entity, level by level; return the reports in the order the jobs ran."""
@@ -121,7 +169,9 @@ def run_in_dependency_order(
                 reports.append(record_skip(context, name, reason))
                 not_done.add(name)
                 continue
-            futures[name] = sync_entity.submit(context, name, since=since, directions=directions)
+            futures[name] = sync_entity.submit(
+                context, name, since=since, from_watermarks=from_watermarks, directions=directions
+            )
         for name, future in futures.items():
             try:
                 reports.append(future.result())

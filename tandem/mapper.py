@@ -115,13 +115,22 @@ class Mapper:
         self.direction = direction
         self.fields = entity.fields_towards(direction)
         self.templates = dict(templates or {})
-        self._create_only = {self._target(f) for f in self.fields if f.only_on_create}
+        self._create_only = {self._target(f) for f in self.fields if f.only_on_create or self._fixed_template(f)}
 
     def _source(self, f: FieldMap) -> str:
         return f.erp if self.direction is Direction.TO_CRM else f.crm
 
     def _target(self, f: FieldMap) -> str:
         return f.crm if self.direction is Direction.TO_CRM else f.erp
+
+    def _fixed_template(self, f: FieldMap) -> bool:
+        """True when ``f``'s template does not use the field's own value: its text is set on create only.
+
+        (The Sales Connect rule: an ERP title change updates the Subject only when the activity subject
+        template contains ``{{activity_subject}}``.)
+        """
+        template = self.templates.get(self._target(f), f.template)
+        return template is not None and f.placeholder is not None and f.placeholder not in template_fields(template)
 
     def _placeholder_column(self, f: FieldMap, name: str) -> str:
         """The source column a template placeholder stands for."""
@@ -186,7 +195,7 @@ class Mapper:
                             f"{target} refers to a {' or '.join(entities)} record that is not synced yet",
                         ),
                     )
-            if f.only_on_create:
+            if target in self._create_only:
                 values = values.where(creating.to_numpy(), _OMIT)
             columns[target] = values.tolist()
         targets = list(columns)
@@ -207,7 +216,7 @@ class Mapper:
         if template is not None:
             names = template_fields(template)
             if not names:
-                return pd.Series(_OMIT, index=frame.index, dtype=object)
+                return pd.Series(template, index=frame.index, dtype=object)
             columns = {name: self._placeholder_column(f, name) for name in names}
             sources = {
                 name: frame[column] if column in frame else pd.Series(None, index=frame.index)

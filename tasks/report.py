@@ -48,9 +48,27 @@ def count_rows(reports: Sequence[JobReport]) -> list[dict[str, object]]:
     for report in reports:
         row: dict[str, object] = {"entity": report.entity, "state": report.state.value, **asdict(report.counts)}
         row["values not synced"] = sum(report.skipped_values.values())
+        row["conflicts"] = report.conflict_count
+        row.update(report.details)
         row["reason"] = report.reason or ""
         rows.append(row)
     return rows
+
+
+def conflict_rows(reports: Sequence[JobReport]) -> list[dict[str, object]]:
+    """One row per conflict met (the first ones of each job): both sources, the policy, the outcome."""
+    rows: list[dict[str, object]] = [
+        {
+            "entity": c.entity, "crm record": c.crm_id,
+            "crm changed at": c.crm_modified_at.isoformat() if c.crm_modified_at else "",
+            "erp record": c.erp_id,
+            "erp changed at": c.erp_modified_at.isoformat() if c.erp_modified_at else "",
+            "policy": c.policy, "outcome": c.outcome,
+        }
+        for report in reports
+        for c in report.conflicts
+    ]
+    return rows[:FAILURES_SHOWN]
 
 
 @task(name="publish-report", cache_policy=NONE)
@@ -66,6 +84,13 @@ def publish_report(context: SyncContext, procedure: str, reports: list[JobReport
     ][:FAILURES_SHOWN]
     if failures:
         create_table_artifact(failures, key=f"{procedure}-failures", description="The first failed records")
+    conflicts = conflict_rows(reports)
+    if conflicts:
+        create_table_artifact(
+            conflicts, key=f"{procedure}-conflicts",
+            description="Records changed in both systems since their last sync: where each value came from "
+            "(system, record, when it changed; never the values) and whose values stand",
+        )
     if context.run_id is not None:
         with session_scope(context.store) as session:
             finish_run(session, context.run_id)

@@ -73,6 +73,7 @@ def open_connection(
         connection_id=connection_id, store=store, crm=crm, erp=erp, mappings=mappings,
         started_at=started_at, dry_run=dry_run, sync_enabled_at=enabled_at,
         templates={"task": {"Subject": block.options.activity_subject_template}},
+        conflict_policies=block.options.conflict_policies, default_conflict_policy=block.options.conflict_policy,
     )
     if dry_run:
         return context

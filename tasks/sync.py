@@ -21,7 +21,8 @@ def sync_entity(
     context: SyncContext,
     entity: str,
     since: datetime | None = None,
+    from_watermarks: bool = False,
     directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
 ) -> JobReport:
     """Sync one entity; a retry repeats only idempotent writes, so it never duplicates a record."""
-    return run_entity_job(context, entity, since=since, directions=directions)
+    return run_entity_job(context, entity, since=since, from_watermarks=from_watermarks, directions=directions)

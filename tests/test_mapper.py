@@ -86,8 +86,13 @@ def test_erp_values_map_back_and_the_subject_follows_the_template(mappings: Mapp
     assert [(r["Status"], r["Priority"]) for r in page.records] == [("Not Started", "Normal"), ("Completed", "High")]
     assert [r["ActivityDate"] for r in page.records] == ["2024-05-01", "2024-05-02"]
 
-    constant = Mapper(task, Direction.TO_CRM, templates={"Subject": "Follow up"}).map_page(erp_tasks)
-    assert all("Subject" not in r for r in constant.records)  # no placeholder: the title never updates Subject
+    constant = Mapper(task, Direction.TO_CRM, templates={"Subject": "Follow up"})
+    created = constant.map_page(erp_tasks)
+    assert [r["Subject"] for r in created.records] == ["Follow up", "Follow up"]  # the template's text, on create
+    retitled = erp_tasks.assign(title=["Call Acme again", "Renewal 2"])
+    updated = constant.map_page(retitled, creating=pd.Series([False] * 2))
+    assert all("Subject" not in r for r in updated.records)  # no placeholder: the title never updates Subject
+    assert updated.hashes == created.hashes  # so a title change alone is not a change for the CRM
 
 
 def test_unresolved_references_fail_alone_and_only_on_create_fields_wait(mappings: MappingSet) -> None:

@@ -455,3 +455,106 @@ def list_bindings(
         statement = statement.where(_TABLE.c.status == status)
     statement = statement.order_by(_TABLE.c.id).limit(limit).execution_options(populate_existing=True)
     return list(session.exec(statement).all())
+
+
+#: The error code of a conflict held for a person (see the resolve-conflicts flow).
+CONFLICT_HELD = "CONFLICT_HELD"
+#: The error code of a binding whose partner was deleted and whose coupling the deletion policy removed.
+UNLINKED = "UNLINKED"
+
+
+def failed_ids(session: Session, connection_id: int, entity: str, side: Side, *, limit: int = 10_000) -> list[str]:
+    """Ids on ``side`` of failed records to try again (not held conflicts, which wait for a person).
+
+    Args:
+        session: the unit of work.
+        connection_id: the connection.
+        entity: the entity.
+        side: whose ids to return (records without an id on that side are left out).
+        limit: at most this many, oldest failures first.
+    """
+    column = _id_column(side)
+    statement = (
+        sa.select(column)
+        .where(
+            *_scope(connection_id, entity), _TABLE.c.status == BindingStatus.FAILED, column.is_not(None),
+            sa.or_(_TABLE.c.error_code.is_(None), _TABLE.c.error_code != CONFLICT_HELD),
+        )
+        .order_by(_TABLE.c.updated_at)
+        .limit(limit)
+    )
+    return [str(value) for value in session.connection().execute(statement).scalars()]
+
+
+def held_bindings(session: Session, connection_id: int, entity: str, ids: Sequence[str] | None = None) -> list[Binding]:
+    """The bindings whose conflict is held for a person (optionally only those with these CRM or ERP ids)."""
+    statement = select(Binding).where(*_scope(connection_id, entity), _TABLE.c.error_code == CONFLICT_HELD)
+    if ids:
+        statement = statement.where(sa.or_(_TABLE.c.crm_id.in_(list(ids)), _TABLE.c.erp_id.in_(list(ids))))
+    return list(session.exec(statement.order_by(_TABLE.c.id).execution_options(populate_existing=True)).all())
+
+
+def detach_side(
+    session: Session,
+    connection_id: int,
+    entity: str,
+    side: Side,
+    ids: Sequence[str],
+    *,
+    status: BindingStatus,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> int:
+    """Forget the ``side`` half of bindings whose ``side`` record was deleted; the partner's half stays.
+
+    The deleted record's id and hash are cleared and the status set (``excluded`` with :data:`UNLINKED`
+    when the coupling is removed, ``pending`` when the record is to be restored from its partner).
+
+    Returns:
+        How many bindings changed.
+    """
+    hash_column = "crm_hash" if side is Side.CRM else "erp_hash"
+    id_column = "crm_id" if side is Side.CRM else "erp_id"
+    changed = 0
+    for chunk in _chunks(list(dict.fromkeys(ids)), _IDS_PER_QUERY):
+        statement = (
+            sa.update(_TABLE)
+            .where(*_scope(connection_id, entity), _id_column(side).in_(chunk))
+            .values(
+                {id_column: None, hash_column: None, "status": status, "error_code": error_code,
+                 "error_message": error_message, "updated_at": utc_now()}
+            )
+        )
+        changed += session.exec(statement).rowcount
+    return changed
+
+
+def archive_deleted(session: Session, connection_id: int, entity: str, side: Side, ids: Sequence[str]) -> int:
+    """Mark the bindings of records deleted on ``side`` as ``deleted`` and archive them (history only).
+
+    Returns:
+        How many bindings were archived.
+    """
+    changed = 0
+    for chunk in _chunks(list(dict.fromkeys(ids)), _IDS_PER_QUERY):
+        statement = (
+            sa.update(_TABLE)
+            .where(*_scope(connection_id, entity), _id_column(side).in_(chunk))
+            .values(status=BindingStatus.DELETED, archived=True, updated_at=utc_now())
+        )
+        changed += session.exec(statement).rowcount
+    return changed
+
+
+def bound_ids(
+    session: Session, connection_id: int, entity: str, side: Side, *, after: str = "", limit: int = 10_000
+) -> list[str]:
+    """A page of the ``side`` ids of active bindings that have one, in id order (keyset: pass the last as ``after``)."""
+    column = _id_column(side)
+    statement = (
+        sa.select(column)
+        .where(*_scope(connection_id, entity), column.is_not(None), column > after)
+        .order_by(column)
+        .limit(limit)
+    )
+    return [str(value) for value in session.connection().execute(statement).scalars()]

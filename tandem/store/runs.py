@@ -230,6 +230,14 @@ def latest_run(session: Session, connection_id: int, procedure: str | None = Non
     return session.exec(statement.order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(1)).first()
 
 
+def last_succeeded_run(session: Session, connection_id: int, procedure: str) -> SyncRun | None:
+    """The most recently started run of ``procedure`` on a connection that succeeded."""
+    statement = select(SyncRun).where(
+        _RUNS.c.connection_id == connection_id, _RUNS.c.procedure == procedure, _RUNS.c.state == RunState.SUCCEEDED
+    )
+    return session.exec(statement.order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(1)).first()
+
+
 def add_record_errors(
     session: Session, run_id: int, errors: Sequence[RecordErrorEntry], *, job_id: int | None = None
 ) -> int:

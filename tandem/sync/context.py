@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from tandem.adapter import RecordAdapter, WriteResult
 from tandem.mapping import Direction, EntityMapping, MappingSet
 from tandem.store.tables import Side
+from tandem.sync.conflicts import ConflictPolicy
 
 
 class CrmAdapter(RecordAdapter, Protocol):
@@ -43,6 +44,8 @@ class SyncContext:
         dry_run: report what would change, write nothing.
         sync_enabled_at: when sync was enabled (the only-new-records rule).
         templates: per entity, text templates by target field (the activity subject template).
+        conflict_policies: per entity, whose change stands when a record changed on both sides.
+        default_conflict_policy: the policy of entities without their own.
     """
 
     connection_id: int
@@ -56,6 +59,12 @@ class SyncContext:
     dry_run: bool = False
     sync_enabled_at: datetime | None = None
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    conflict_policies: Mapping[str, ConflictPolicy] = field(default_factory=dict)
+    default_conflict_policy: ConflictPolicy = ConflictPolicy.HOLD
+
+    def conflict_policy(self, entity: str) -> ConflictPolicy:
+        """The conflict policy of ``entity``."""
+        return self.conflict_policies.get(entity, self.default_conflict_policy)
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,14 @@ class Route:
         if direction is Direction.TO_ERP:
             return cls(entity, direction, Side.CRM, Side.ERP, entity.crm_object, entity.erp_type)
         raise ValueError("a route goes one way: Direction.TO_CRM or Direction.TO_ERP")
+
+    def read_by_ids(self, context: SyncContext, side: Side, ids: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
+        """Read records of this route's object on ``side`` by their ids (missing ones are absent)."""
+        if side is Side.CRM:
+            name = self.source_object if self.source_side is Side.CRM else self.target_object
+            return context.crm.read_by_ids(name, ids, fields=fields)
+        name = self.source_object if self.source_side is Side.ERP else self.target_object
+        return context.erp.read_by_keys(name, "internalId", ids, fields=fields)
 
     def source_adapter(self, context: SyncContext) -> RecordAdapter:
         """The adapter records are read from."""

@@ -20,17 +20,36 @@ from tandem.mapper import MappedPage, Mapper
 from tandem.mapping import Direction, Filter, referenced_entities
 from tandem.redaction import redact
 from tandem.store import session_scope
-from tandem.store.bindings import BindingRecord, WatermarkAdvance, bindings_by_ids, upsert_bindings
+from tandem.store.bindings import (
+    CONFLICT_HELD,
+    UNLINKED,
+    BindingRecord,
+    WatermarkAdvance,
+    bindings_by_ids,
+    failed_ids,
+    upsert_bindings,
+)
+from tandem.store.conflicts import ConflictEntry, record_conflicts
 from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
 from tandem.store.tables import Binding, BindingStatus, Side
 from tandem.store.types import utc_now
+from tandem.sync.conflicts import HELD, settle
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.coupling import Match, MatchIndex
 
 log = logging.getLogger(__name__)
 
-#: How many failed records a pass keeps in memory for the run's artifact (all are in the store).
+#: How many failed records (and conflicts) a pass keeps in memory for the run's artifacts (all are in the store).
 FAILURE_SAMPLE = 50
+#: The error code of bindings a filter keeps out, by the side whose record the filter looked at.
+EXCLUDED_CODES = {Side.CRM: "EXCLUDED_IN_CRM", Side.ERP: "EXCLUDED_IN_ERP"}
+#: The only-new rule, as its cards and reports name it.
+ONLY_NEW_RULE = "only ERP records created after sync was enabled travel to the CRM"
+
+
+def excluded_code(side: Side) -> str:
+    """The error code of a binding whose ``side`` record a filter keeps out."""
+    return EXCLUDED_CODES[side]
 
 
 @dataclass
@@ -41,13 +60,23 @@ class PassResult:
         counts: records inserted, modified, unchanged, skipped, failed, coupled.
         skipped_values: per target field, values a value map did not sync.
         failures: the first failed records (ids and codes only).
+        conflicts: the first conflicts met (ids, times, policy and outcome); both passes of a two-way
+            entity meet the same conflict, it is listed once.
+        conflict_keys: the (CRM id, ERP id) of every conflict met.
         pages: pages read.
     """
 
     counts: JobCounts = field(default_factory=JobCounts)
     skipped_values: dict[str, int] = field(default_factory=dict)
     failures: list[RecordErrorEntry] = field(default_factory=list)
+    conflicts: list[ConflictEntry] = field(default_factory=list)
+    conflict_keys: set[tuple[str, str]] = field(default_factory=set)
     pages: int = 0
+
+    @property
+    def conflict_count(self) -> int:
+        """How many records were in conflict."""
+        return len(self.conflict_keys)
 
     def absorb(self, other: PassResult) -> None:
         """Add another pass's (or page's) outcome to this one."""
@@ -55,6 +84,9 @@ class PassResult:
         for name, count in other.skipped_values.items():
             self.skipped_values[name] = self.skipped_values.get(name, 0) + count
         self.failures.extend(other.failures[: max(0, FAILURE_SAMPLE - len(self.failures))])
+        new = [c for c in other.conflicts if (c.crm_id, c.erp_id) not in self.conflict_keys]
+        self.conflicts.extend(new[: max(0, FAILURE_SAMPLE - len(self.conflicts))])
+        self.conflict_keys |= other.conflict_keys
         self.pages += other.pages
 
 
@@ -79,11 +111,21 @@ class _Plan:
     creates: list[_Write] = field(default_factory=list)
     bindings: list[BindingRecord] = field(default_factory=list)
     errors: list[RecordErrorEntry] = field(default_factory=list)
+    conflicts: list[ConflictEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     references: dict[str, dict[str, str]] = field(default_factory=dict)
+    skipped_values: dict[str, int] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
+
+
+def _instant(value: Any) -> datetime | None:
+    """A page's ``modified_at`` value as an aware datetime (``None`` when missing)."""
+    stamp = pd.Timestamp(value) if value is not None else None
+    if stamp is None or pd.isna(stamp):
+        return None
+    return (stamp if stamp.tzinfo else stamp.tz_localize("UTC")).to_pydatetime()
 
 
 def _matches(series: pd.Series, condition: Filter) -> pd.Series:
@@ -101,12 +143,15 @@ class EntityPass:
         context: the run's context.
         route: the entity and direction.
         job_id: the job the records belong to (for record errors).
+        force: the source's values stand: write records even when unchanged or in conflict (a person
+            settling a held conflict, a record restored from its partner).
     """
 
-    def __init__(self, context: SyncContext, route: Route, *, job_id: int | None = None) -> None:
+    def __init__(self, context: SyncContext, route: Route, *, job_id: int | None = None, force: bool = False) -> None:
         self.context = context
         self.route = route
         self.job_id = job_id
+        self.force = force
         templates = context.templates.get(route.entity.name)
         self.mapper = Mapper(route.entity, route.direction, templates=templates)
         opposite = Direction.TO_ERP if route.direction is Direction.TO_CRM else Direction.TO_CRM
@@ -125,35 +170,83 @@ class EntityPass:
         return list(dict.fromkeys([*self.mapper.source_fields(), *extra]))
 
     def run(self, since: datetime | None) -> PassResult:
-        """Sync every source record changed at or after ``since`` (everything when ``None``)."""
+        """Sync every source record changed at or after ``since`` (everything when ``None``), then try
+        again the records that failed before and were not among them (the watermark has moved past them)."""
         result = PassResult()
         source = self.route.source_adapter(self.context)
+        with session_scope(self.context.store, write=False) as session:
+            retry = set(
+                failed_ids(session, self.context.connection_id, self.route.entity.name, self.route.source_side)
+            )
         for page in source.read_changed_since(
             self.route.source_object, since, fields=self.read_fields(), page_size=self.context.page_size
         ):
+            retry.difference_update(page["id"].astype(str))
             result.absorb(self.run_page(page))
+        if retry:
+            log.info("%s %s: trying %d failed records again", self.route.entity.name, self.route.direction.value,
+                     len(retry))
+            result.absorb(self.run_ids(sorted(retry)))
         log.info(
             "%s %s: %d pages, %s", self.route.entity.name, self.route.direction.value, result.pages, result.counts
         )
         return result
 
-    def run_page(self, page: pd.DataFrame) -> PassResult:
-        """Sync one page of source records."""
+    def run_ids(self, ids: list[str]) -> PassResult:
+        """Sync the source records with these ids (read by id, a page at a time); the watermark stays."""
+        result = PassResult()
+        size = self.context.page_size
+        for start in range(0, len(ids), size):
+            frame = self.route.read_by_ids(
+                self.context, self.route.source_side, ids[start : start + size], self.read_fields()
+            )
+            if len(frame):
+                result.absorb(self.run_page(frame, advance=False))
+        return result
+
+    def run_page(self, page: pd.DataFrame, *, advance: bool = True) -> PassResult:
+        """Sync one page of source records; ``advance`` moves the watermark past the page."""
         read = page.drop_duplicates("id", keep="last").reset_index(drop=True)
         result = PassResult(pages=1)
-        page, skipped = self._leave_out(read)
-        if page.empty:
-            if not self.context.dry_run:
-                self._record(_Plan(), read)  # nothing to write, but the watermark moves past the page
-            result.counts = JobCounts(skipped=skipped)
-            return result
+        page, excluded = self._leave_out(read)
         source_ids = page["id"].astype(str).tolist()
         rows = page.set_index(page["id"].astype(str)).to_dict("index")
         with session_scope(self.context.store, write=False) as session:
             bound = bindings_by_ids(
-                session, self.context.connection_id, self.route.entity.name, self.route.source_side, source_ids
+                session, self.context.connection_id, self.route.entity.name, self.route.source_side,
+                [*source_ids, *excluded],
             )
-            references = self._references(session, page)
+            references = self._references(session, page) if source_ids else {}
+        plan = _Plan(references=references)
+        self._exclude(plan, excluded, bound)
+        if source_ids:
+            self._plan_page(plan, page, rows, bound)
+        if self.context.dry_run:
+            plan.count("inserted", len(plan.creates))
+            plan.count("coupled", sum(w.coupling for w in plan.updates))
+            plan.count("modified", sum(not w.coupling for w in plan.updates))
+        else:
+            self._write(plan)
+            self._record(plan, read if advance else None)
+        result.counts = JobCounts(
+            inserted=plan.counts.get("inserted", 0),
+            modified=plan.counts.get("modified", 0),
+            unchanged=plan.counts.get("unchanged", 0),
+            coupled=plan.counts.get("coupled", 0),
+            failed=plan.counts.get("failed", 0),
+            skipped=plan.counts.get("skipped", 0),
+        )
+        result.skipped_values = plan.skipped_values
+        result.failures = plan.errors[:FAILURE_SAMPLE]
+        result.conflicts = plan.conflicts[:FAILURE_SAMPLE]
+        result.conflict_keys = {(c.crm_id, c.erp_id) for c in plan.conflicts}
+        return result
+
+    def _plan_page(
+        self, plan: _Plan, page: pd.DataFrame, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]
+    ) -> None:
+        """Map the page's records and decide, record by record, what to write."""
+        source_ids = list(rows)
         # Outside any store transaction: the first look-up loads the target's match keys over the API.
         matches = self._matches([i for i in source_ids if self._target_id(bound.get(i)) is None], rows)
         with session_scope(self.context.store, write=False) as session:
@@ -165,53 +258,82 @@ class EntityPass:
             [self._target_id(bound.get(i)) is None and matches.get(i, Match()).target_id is None for i in source_ids],
             index=page.index,
         )
-        mapped = self.mapper.map_page(page, references=references, creating=creating)
-        plan = self._plan(rows, mapped, bound, matches, set(taken))
-        plan.references = references
-        if self.context.dry_run:
-            plan.count("inserted", len(plan.creates))
-            plan.count("coupled", sum(w.coupling for w in plan.updates))
-            plan.count("modified", sum(not w.coupling for w in plan.updates))
-        else:
-            self._write(plan)
-            self._record(plan, read)
-        result.counts = JobCounts(
-            inserted=plan.counts.get("inserted", 0),
-            modified=plan.counts.get("modified", 0),
-            unchanged=plan.counts.get("unchanged", 0),
-            coupled=plan.counts.get("coupled", 0),
-            failed=plan.counts.get("failed", 0),
-            skipped=skipped + plan.counts.get("skipped", 0),
-        )
-        result.skipped_values = mapped.skipped_values
-        result.failures = plan.errors[:FAILURE_SAMPLE]
-        return result
+        mapped = self.mapper.map_page(page, references=plan.references, creating=creating)
+        plan.skipped_values = mapped.skipped_values
+        self._plan(plan, rows, mapped, bound, matches, set(taken))
+        if self.reverse is not None and not self.force:
+            self._settle_conflicts(plan, rows, bound)
 
-    def _leave_out(self, page: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-        """Drop records the entity's filters or the only-new rule keep out; return the rest and the count."""
+    def _leave_out(self, page: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[str, bool]]]:
+        """Drop the records a filter or the only-new rule keeps out.
+
+        Returns:
+            The records that stay, and per record left out: the rule, and whether it only counts for
+            records not coupled yet (the only-new rule: a coupled record still syncs).
+        """
         keep = pd.Series(True, index=page.index)
+        rule = pd.Series(None, index=page.index, dtype=object)
         for condition in self.route.entity.filters:
             if condition.side == self.route.source_side.value:
-                keep &= _matches(page[condition.field], condition)
+                passes = _matches(page[condition.field], condition)
+                rule = rule.where(passes | rule.notna(), condition.describe())
+                keep &= passes
+        only_new = pd.Series(False, index=page.index)
         enabled_at = self.context.sync_enabled_at
         if self.route.entity.only_new_to_crm and self.route.source_side is Side.ERP and enabled_at is not None:
             created = pd.to_datetime(page[self.route.created_field], utc=True, errors="coerce", format="mixed")
-            keep &= created >= pd.Timestamp(enabled_at)
-        return page[keep].reset_index(drop=True), int((~keep).sum())
+            only_new = keep & ~(created >= pd.Timestamp(enabled_at))
+            rule = rule.where(~only_new, ONLY_NEW_RULE)
+            keep &= ~only_new
+        ids = page["id"].astype(str)
+        excluded = {
+            source_id: (str(reason), bool(new_rule))
+            for source_id, reason, new_rule in zip(ids[~keep], rule[~keep], only_new[~keep], strict=True)
+        }
+        return page[keep].reset_index(drop=True), excluded
 
-    def _references(self, session: Any, page: pd.DataFrame) -> dict[str, dict[str, str]]:
+    def _exclude(self, plan: _Plan, excluded: dict[str, tuple[str, bool]], bound: dict[str, Binding]) -> None:
+        """Mark the records left out as excluded, naming the rule (a coupled record is not excluded by the
+        only-new rule: it came from the CRM)."""
+        for source_id, (reason, only_uncoupled) in excluded.items():
+            plan.count("skipped")
+            if only_uncoupled and self._target_id(bound.get(source_id)) is not None:
+                continue
+            crm_side = self.route.source_side is Side.CRM
+            plan.bindings.append(
+                BindingRecord(
+                    crm_id=source_id if crm_side else None, erp_id=None if crm_side else source_id,
+                    status=BindingStatus.EXCLUDED, error_code=excluded_code(self.route.source_side),
+                    error_message=f"excluded by the rule: {reason}",
+                )
+            )
+
+    def _references(
+        self, session: Any, page: pd.DataFrame, *, mapper: Mapper | None = None, side: Side | None = None
+    ) -> dict[str, dict[str, str]]:
+        """Per referenced entity, the ids the page's reference fields hold, translated to the other side.
+
+        Args:
+            session: the unit of work.
+            page: records of ``side`` (the source side by default).
+            mapper: the mapper that will map them (this pass's by default).
+            side: the side the page's records come from.
+        """
+        mapper = mapper or self.mapper
+        side = side or self.route.source_side
+        other = Side.ERP if side is Side.CRM else Side.CRM
         references: dict[str, dict[str, str]] = {}
-        for f in self.mapper.fields:
-            column = self.route.source_field(f.crm, f.erp)
+        for f in mapper.fields:
+            column = f.crm if side is Side.CRM else f.erp
             for entity in referenced_entities(f):
-                ids = [str(v) for v in page[column].dropna().unique()]
-                found = bindings_by_ids(session, self.context.connection_id, entity, self.route.source_side, ids)
+                ids = [str(v) for v in page[column].dropna().unique()] if column in page else []
+                found = bindings_by_ids(session, self.context.connection_id, entity, side, ids)
                 lookup = references.setdefault(entity, {})
                 for source_id, binding in found.items():
-                    target = self._target_id(binding)
+                    target = binding.crm_id if other is Side.CRM else binding.erp_id
                     if target is not None:
                         lookup[source_id] = target
-                if self.context.dry_run:
+                if self.context.dry_run and side is self.route.source_side:
                     # Nothing was written, so dependencies are not bound yet: assume they would be.
                     for source_id in ids:
                         lookup.setdefault(source_id, f"(new {entity} {source_id})")
@@ -241,23 +363,39 @@ class EntityPass:
             self._index_loaded = True
         return {source_id: self.index.find(rows[source_id]) for source_id in unbound}
 
+    def _blocked(self, binding: Binding | None) -> bool:
+        """True when the record must not travel this way: its coupling was removed after its partner was
+        deleted, or a filter on the other side keeps its partner out."""
+        if binding is None or binding.status is not BindingStatus.EXCLUDED:
+            return False
+        return binding.error_code in {UNLINKED, excluded_code(self.route.target_side)}
+
+    def _unchanged(self, binding: Binding, digest: str) -> bool:
+        """True when the source record holds what was last synced (a failure the other way does not count)."""
+        if self.force:
+            return False
+        return self._source_hash(binding) == digest and binding.status in {BindingStatus.SYNCED, BindingStatus.FAILED}
+
     def _plan(
         self,
+        plan: _Plan,
         rows: dict[str, dict[str, Any]],
         mapped: MappedPage,
         bound: dict[str, Binding],
         matches: dict[str, Match],
         taken: set[str],
-    ) -> _Plan:
-        plan = _Plan()
+    ) -> None:
         for failure in mapped.failures:
             self._fail(plan, failure.source_id, failure.code, failure.message)
         for source_id, record, digest in zip(mapped.source_ids, mapped.records, mapped.hashes, strict=True):
             row = rows[source_id]
             binding = bound.get(source_id)
+            if self._blocked(binding):
+                plan.count("skipped")
+                continue
             target_id = self._target_id(binding)
             if binding is not None and target_id is not None:
-                if self._source_hash(binding) == digest and binding.status is BindingStatus.SYNCED:
+                if self._unchanged(binding, digest):
                     plan.count("unchanged")
                     continue
                 link = binding.external_id or self._link_for_new(row, source_id)
@@ -297,7 +435,72 @@ class EntityPass:
                 self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
                 continue
             plan.creates.append(_Write(source_id, None, link, record, digest, write_back=self._unlinked(row, link)))
-        return plan
+
+    def _settle_conflicts(self, plan: _Plan, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]) -> None:
+        """Find the updates whose target record changed too since the last sync, and apply the entity's policy.
+
+        The targets of the page's updates are read (one read per page of updates, so the cost follows the
+        changes) and hashed the way the opposite pass would; a hash other than the stored one means the
+        target changed since the last sync. The winner's values are written (by this pass or the opposite
+        one); a held record is written by neither and marked ``CONFLICT_HELD``.
+        """
+        candidates = [
+            w for w in plan.updates
+            if not w.coupling and self._target_hash(bound[w.source_id]) is not None
+        ]
+        if not candidates or self.reverse is None:
+            return
+        route = self.route
+        frame = route.read_by_ids(
+            self.context, route.target_side, [str(w.target_id) for w in candidates],
+            list(dict.fromkeys([route.target_link_field, *self.reverse.source_fields()])),
+        )
+        if frame.empty:
+            return
+        with session_scope(self.context.store, write=False) as session:
+            references = self._references(session, frame, mapper=self.reverse, side=route.target_side)
+        current = self.reverse.map_page(frame, references=references)
+        current_hashes = dict(zip(current.source_ids, current.hashes, strict=True))
+        target_times = dict(zip(frame["id"].astype(str), frame["modified_at"], strict=True))
+        policy = self.context.conflict_policy(route.entity.name)
+        keep: list[_Write] = []
+        for write in plan.updates:
+            target_id = str(write.target_id)
+            stored = self._target_hash(bound[write.source_id]) if not write.coupling else None
+            now = current_hashes.get(target_id)
+            if stored is None or now is None or now == stored:
+                keep.append(write)
+                continue
+            times = {
+                route.source_side: rows[write.source_id].get("modified_at"),
+                route.target_side: target_times.get(target_id),
+            }
+            outcome = settle(policy, times[Side.CRM], times[Side.ERP])
+            ids = {route.source_side: write.source_id, route.target_side: target_id}
+            plan.conflicts.append(
+                ConflictEntry(
+                    entity=route.entity.name, crm_id=ids[Side.CRM], erp_id=ids[Side.ERP],
+                    crm_modified_at=_instant(times[Side.CRM]), erp_modified_at=_instant(times[Side.ERP]),
+                    policy=policy.value, outcome=outcome,
+                )
+            )
+            if outcome == route.source_side.value:
+                keep.append(write)
+            elif outcome == HELD:  # listed with the conflicts (not as a failure); the binding says it waits
+                plan.bindings.append(
+                    BindingRecord(
+                        crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], status=BindingStatus.FAILED,
+                        error_code=CONFLICT_HELD,
+                        error_message="changed in both systems since its last sync; held for a person: run "
+                        "resolve-conflicts to keep one side",
+                    )
+                )
+            else:
+                plan.count("skipped")  # the target's values stand: the opposite pass writes them
+        plan.updates = keep
+
+    def _target_hash(self, binding: Binding) -> str | None:
+        return binding.crm_hash if self.route.target_side is Side.CRM else binding.erp_hash
 
     def _unlinked(self, row: dict[str, Any], link: str) -> bool:
         """True when the source is the CRM and its record does not hold ``link`` in its key field yet."""
@@ -347,7 +550,7 @@ class EntityPass:
                 written.append((write, outcome.id))
         if route.target_side is Side.ERP:
             self._write_back_links(written)
-        reverse_hashes = self._reverse_hashes(written, plan.references)
+        reverse_hashes = self._reverse_hashes(written)
         for write, target_id in written:
             ids = {route.source_side: write.source_id, route.target_side: target_id}
             hashes = {route.source_side: write.digest, route.target_side: reverse_hashes.get(target_id)}
@@ -359,9 +562,7 @@ class EntityPass:
                 )
             )
 
-    def _reverse_hashes(
-        self, written: list[tuple[_Write, str]], references: dict[str, dict[str, str]]
-    ) -> dict[str, str]:
+    def _reverse_hashes(self, written: list[tuple[_Write, str]]) -> dict[str, str]:
         """For a two-way entity: the hash each written target record has when read the other way.
 
         The written records are read back (one read per page) and mapped in the opposite direction;
@@ -383,8 +584,9 @@ class EntityPass:
                 route.target_object, route.target_link_field, [w.link for w, _ in written],
                 fields=self.reverse.source_fields(),
             )
-        inverted = {name: {t: s for s, t in lookup.items()} for name, lookup in references.items()}
-        page = self.reverse.map_page(frame, references=inverted)
+        with session_scope(self.context.store, write=False) as session:
+            target_references = self._references(session, frame, mapper=self.reverse, side=route.target_side)
+        page = self.reverse.map_page(frame, references=target_references)
         return dict(zip(page.source_ids, page.hashes, strict=True))
 
     def _settle(self, plan: _Plan, write: _Write, outcome: WriteResult) -> bool:
@@ -403,19 +605,21 @@ class EntityPass:
             if failed:
                 log.warning("%d %s link keys could not be written back", len(failed), self.route.source_object)
 
-    def _record(self, plan: _Plan, page: pd.DataFrame) -> None:
+    def _record(self, plan: _Plan, page: pd.DataFrame | None) -> None:
+        """Store the page's bindings, errors and conflicts, and move the watermark past ``page`` (if given)."""
         context, route = self.context, self.route
-        newest = page["modified_at"].max()
         watermark = None
-        if pd.notna(newest):
+        newest = page["modified_at"].max() if page is not None else None
+        if newest is not None and pd.notna(newest):
             watermark = WatermarkAdvance(route.source_side, min(newest.to_pydatetime(), context.started_at))
         with session_scope(context.store) as session:
             result = upsert_bindings(
                 session, context.connection_id, route.entity.name, plan.bindings,
                 key=route.source_side, watermark=watermark,
             )
-            if plan.errors and context.run_id is not None:
+            if context.run_id is not None:
                 add_record_errors(session, context.run_id, plan.errors, job_id=self.job_id)
+                record_conflicts(session, context.run_id, plan.conflicts)
         if result.conflicts:
             conflicts = [
                 RecordErrorEntry(

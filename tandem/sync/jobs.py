@@ -3,13 +3,17 @@ recorded in the state store."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from tandem.mapping import Direction
-from tandem.store import session_scope
+from tandem.store import get_watermark, session_scope
+from tandem.store.bindings import held_bindings
+from tandem.store.conflicts import ConflictEntry
 from tandem.store.runs import JobCounts, RecordErrorEntry, finish_job, start_job
-from tandem.store.tables import JobState
+from tandem.store.tables import JobState, Side
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.entity_pass import EntityPass, PassResult
 
@@ -24,6 +28,9 @@ class JobReport:
         counts: what happened to records.
         skipped_values: per target field, values a value map did not sync.
         failures: the first failed records (ids and codes).
+        conflicts: the first conflicts (ids, modification times, policy, outcome).
+        conflict_count: how many conflicts the job met.
+        details: procedure-specific figures shown beside the counts (the deletion sweep's).
         reason: why the job failed or was skipped.
     """
 
@@ -32,7 +39,45 @@ class JobReport:
     counts: JobCounts = field(default_factory=JobCounts)
     skipped_values: dict[str, int] = field(default_factory=dict)
     failures: list[RecordErrorEntry] = field(default_factory=list)
+    conflicts: list[ConflictEntry] = field(default_factory=list)
+    conflict_count: int = 0
+    details: dict[str, object] = field(default_factory=dict)
     reason: str | None = None
+
+
+@dataclass
+class RecordedJob:
+    """A job being recorded in the state store: its id (``None`` in a dry run) and its final counts."""
+
+    id: int | None
+    counts: JobCounts = field(default_factory=JobCounts)
+
+
+@contextmanager
+def recorded_job(context: SyncContext, entity_name: str) -> Iterator[RecordedJob]:
+    """Record an entity's job: started now, finished succeeded with ``counts`` or failed on an error."""
+    job = RecordedJob(id=None)
+    if context.run_id is not None:
+        with session_scope(context.store) as session:
+            job.id = start_job(session, context.run_id, entity_name).id
+    try:
+        yield job
+    except Exception:
+        if job.id is not None:
+            with session_scope(context.store) as session:
+                finish_job(session, job.id, state=JobState.FAILED)
+        raise
+    if job.id is not None:
+        with session_scope(context.store) as session:
+            finish_job(session, job.id, state=JobState.SUCCEEDED, counts=job.counts)
+
+
+def _report(entity_name: str, result: PassResult) -> JobReport:
+    return JobReport(
+        entity=entity_name, state=JobState.SUCCEEDED, counts=result.counts,
+        skipped_values=result.skipped_values, failures=result.failures,
+        conflicts=result.conflicts, conflict_count=result.conflict_count,
+    )
 
 
 def run_entity_job(
@@ -40,6 +85,7 @@ def run_entity_job(
     entity_name: str,
     *,
     since: datetime | None = None,
+    from_watermarks: bool = False,
     directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
 ) -> JobReport:
     """Sync one entity: ERP→CRM first, then CRM→ERP, as far as its mapping allows.
@@ -48,30 +94,52 @@ def run_entity_job(
         context: the run's context.
         entity_name: the entity.
         since: read source records changed at or after this time (``None``: all of them).
+        from_watermarks: read each side from its watermark instead (an incremental sync; a side never
+            read before is read completely).
         directions: the directions this run may move records in.
 
     Returns:
         The job's report. Errors other than record-level ones propagate (the job is marked failed).
     """
     entity = context.mappings.entity(entity_name)
-    job_id = None
-    if context.run_id is not None:
-        with session_scope(context.store) as session:
-            job_id = start_job(session, context.run_id, entity_name).id
     result = PassResult()
-    try:
+    with recorded_job(context, entity_name) as job:
         for direction in directions:
             if entity.direction.includes(direction):
-                result.absorb(EntityPass(context, Route.of(entity, direction), job_id=job_id).run(since))
-    except Exception:
-        if job_id is not None:
-            with session_scope(context.store) as session:
-                finish_job(session, job_id, state=JobState.FAILED)
-        raise
-    if job_id is not None:
-        with session_scope(context.store) as session:
-            finish_job(session, job_id, state=JobState.SUCCEEDED, counts=result.counts)
-    return JobReport(
-        entity=entity_name, state=JobState.SUCCEEDED, counts=result.counts,
-        skipped_values=result.skipped_values, failures=result.failures,
-    )
+                route = Route.of(entity, direction)
+                start = since
+                if from_watermarks:
+                    with session_scope(context.store, write=False) as session:
+                        start = get_watermark(session, context.connection_id, entity_name, route.source_side)
+                result.absorb(EntityPass(context, route, job_id=job.id).run(start))
+        job.counts = result.counts
+    return _report(entity_name, result)
+
+
+def resolve_held_conflicts(context: SyncContext, entity_name: str, keep: Side, record_ids: list[str]) -> JobReport:
+    """Settle the held conflicts of an entity: the ``keep`` side's records are written over their partners.
+
+    Args:
+        context: the run's context.
+        entity_name: the entity.
+        keep: whose values stand.
+        record_ids: only the held records with these CRM or ERP ids (all held ones when empty).
+
+    Returns:
+        The job's report (``modified``: records written).
+
+    Raises:
+        ValueError: the entity does not sync from the kept side.
+    """
+    entity = context.mappings.entity(entity_name)
+    direction = Direction.TO_ERP if keep is Side.CRM else Direction.TO_CRM
+    if not entity.direction.includes(direction):
+        raise ValueError(f"{entity_name} does not sync {direction.value}, so {keep.value} cannot be kept")
+    with session_scope(context.store, write=False) as session:
+        held = held_bindings(session, context.connection_id, entity_name, record_ids)
+    kept_ids = [b.crm_id if keep is Side.CRM else b.erp_id for b in held]
+    ids = [str(record_id) for record_id in kept_ids if record_id is not None]
+    with recorded_job(context, entity_name) as job:
+        result = EntityPass(context, Route.of(entity, direction), job_id=job.id, force=True).run_ids(ids)
+        job.counts = result.counts
+    return _report(entity_name, result)
