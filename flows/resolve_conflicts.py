@@ -15,7 +15,7 @@ PROCEDURE = "resolve-conflicts"
 
 @flow(name=PROCEDURE)
 def resolve_conflicts(
-    connection: str, entity: EntityName, keep: Side, record_ids: list[str] | None = None
+    entity: EntityName, keep: Side, connection: str = "demo", record_ids: list[str] | None = None
 ) -> list[dict[str, object]]:
     """Write the chosen side's values over the other side for records whose conflict is held.
 

@@ -41,6 +41,7 @@ class MappedPage:
             fields written only on create are left out, so a record hashes alike before and after.
         failures: records that could not be mapped.
         skipped_values: per target field, how many values a value map left unsynced.
+        skipped_fields: per mapped record (aligned with ``records``), the target fields left unsynced.
     """
 
     source_ids: list[str] = field(default_factory=list)
@@ -48,6 +49,7 @@ class MappedPage:
     hashes: list[str] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
     skipped_values: dict[str, int] = field(default_factory=dict)
+    skipped_fields: list[list[str]] = field(default_factory=list)
 
 
 def render_template(template: str, values: Mapping[str, Any]) -> str:
@@ -173,6 +175,7 @@ class Mapper:
         creating = creating if creating is not None else pd.Series(True, index=frame.index)
         columns: dict[str, list[Any]] = {}
         failed: dict[int, RecordFailure] = {}
+        skipped_at: dict[int, list[str]] = {}
         ids = frame["id"].astype(str).tolist()
         for f in self.fields:
             target = self._target(f)
@@ -195,6 +198,9 @@ class Mapper:
                             f"{target} refers to a {' or '.join(entities)} record that is not synced yet",
                         ),
                     )
+            for position, value in enumerate(values.tolist()):
+                if value is _OMIT:
+                    skipped_at.setdefault(position, []).append(target)
             if target in self._create_only:
                 values = values.where(creating.to_numpy(), _OMIT)
             columns[target] = values.tolist()
@@ -207,6 +213,7 @@ class Mapper:
             record = {name: value for name, value in zip(targets, row, strict=True) if value is not _OMIT}
             page.source_ids.append(ids[position])
             page.records.append(record)
+            page.skipped_fields.append(skipped_at.get(position, []))
             page.hashes.append(content_hash({k: v for k, v in record.items() if k not in self._create_only}))
         return page
 
@@ -234,7 +241,9 @@ class Mapper:
         if f.values is None:
             return values
         forward = dict(f.values) if self.direction is Direction.TO_ERP else {erp: crm for crm, erp in f.values}
+        # (pandas turns a None returned by map into NaN: missing stays None, which JSON can carry.)
         mapped = values.map(lambda v: None if v is None else forward.get(str(v), _OMIT))
+        mapped = mapped.astype(object).where(values.notna(), None)
         skipped = int(mapped.map(lambda v: v is _OMIT).sum())
         if skipped:
             page.skipped_values[target] = page.skipped_values.get(target, 0) + skipped

@@ -184,3 +184,10 @@ def test_fields_written_only_on_create_do_not_change_the_hash(mappings: MappingS
     updated = mapper.map_page(frame, creating=pd.Series([False]))
     assert "AccountNumber" in created.records[0] and "AccountNumber" not in updated.records[0]
     assert created.hashes == updated.hashes
+
+
+def test_a_missing_value_of_a_value_mapped_field_stays_none(mappings: MappingSet) -> None:
+    erp_tasks = pd.DataFrame({"id": ["1", "2"], "title": ["a", "b"], "status": ["complete", None],
+                              "priority": [None, "high"], "dueDate": [None, None], "message": [None, None]})
+    page = Mapper(mappings.entity("task"), Direction.TO_CRM).map_page(erp_tasks)
+    assert [(r["Status"], r["Priority"]) for r in page.records] == [("Completed", None), (None, "High")]

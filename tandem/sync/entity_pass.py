@@ -259,10 +259,14 @@ class EntityPass:
             index=page.index,
         )
         mapped = self.mapper.map_page(page, references=plan.references, creating=creating)
-        plan.skipped_values = mapped.skipped_values
         self._plan(plan, rows, mapped, bound, matches, set(taken))
         if self.reverse is not None and not self.force:
             self._settle_conflicts(plan, rows, bound)
+        # Values not synced count for the records written (an unchanged record's skipped value is no news).
+        skipped = dict(zip(mapped.source_ids, mapped.skipped_fields, strict=True))
+        for write in [*plan.updates, *plan.creates]:
+            for name in skipped.get(write.source_id, []):
+                plan.skipped_values[name] = plan.skipped_values.get(name, 0) + 1
 
     def _leave_out(self, page: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[str, bool]]]:
         """Drop the records a filter or the only-new rule keeps out.

@@ -128,6 +128,8 @@ def server_env(home: Path, port: int, **extra: str) -> dict[str, str]:
         PREFECT_SERVER_API_HOST="127.0.0.1",
         PREFECT_SERVER_API_PORT=str(port),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # Deployments with schedules are created, but no scheduled run is started behind the tests' back.
+        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
         DO_NOT_TRACK="1",
     )
     env.update(extra)

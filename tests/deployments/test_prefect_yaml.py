@@ -34,7 +34,7 @@ def flows_in_package() -> dict[str, Flow[Any, Any]]:
 
 
 def test_every_flow_has_a_deployment_and_every_deployment_a_flow() -> None:
-    assert sorted(d["entrypoint"] for d in DEPLOYMENTS) == sorted(flows_in_package())
+    assert {d["entrypoint"] for d in DEPLOYMENTS} == set(flows_in_package())
 
 
 def test_deployments_go_to_the_tandem_process_pool_without_build_or_push() -> None:
@@ -54,16 +54,41 @@ def test_each_deployments_parameters_fit_its_flows_run_form(deployment: dict[str
     schema = parameter_schema(flow).model_dump_for_openapi()
     # The values prefect.yaml fixes must pass the same check the server applies to a run's parameters.
     validate(deployment.get("parameters") or {}, schema, raise_on_error=True, ignore_required=True)
-    validate({"entities": ["currency", "payment_term"]}, schema, raise_on_error=True)
-    with pytest.raises(ValidationError, match="no_such_entity"):
-        validate({"entities": ["currency", "no_such_entity"]}, schema, raise_on_error=True)
     properties = schema["properties"]
     assert all(spec.get("description") for spec in properties.values()), properties
     assert properties["connection"]["type"] == "string"
+    assert schema["definitions"]["EntityName"]["enum"] == list(load_mapping_set(MAPPINGS_DIR / "default.yaml").entities)
+    if "entities" not in properties:  # a flow about one entity (resolve-conflicts)
+        validate({"entity": "customer", "keep": "erp"}, schema, raise_on_error=True)
+        return
+    validate({"entities": ["currency", "payment_term"]}, schema, raise_on_error=True)
+    with pytest.raises(ValidationError, match="no_such_entity"):
+        validate({"entities": ["currency", "no_such_entity"]}, schema, raise_on_error=True)
     assert properties["dry_run"]["type"] == "boolean" and properties["dry_run"]["default"] is False
     entities = next(choice for choice in properties["entities"]["anyOf"] if choice.get("type") == "array")
     assert entities["items"] == {"$ref": "#/definitions/EntityName"}
-    assert schema["definitions"]["EntityName"]["enum"] == list(load_mapping_set(MAPPINGS_DIR / "default.yaml").entities)
+
+
+def _deployment(flow: str, name: str) -> dict[str, Any]:
+    return next(d for d in DEPLOYMENTS if d["entrypoint"].startswith(f"flows/{flow}.py") and d["name"] == name)
+
+
+def test_incremental_syncs_run_every_5_and_30_minutes_or_both_ways_every_5() -> None:
+    pair = {
+        name: _deployment("incremental_sync", name) for name in ("erp-to-crm", "crm-to-erp", "two-way")
+    }
+    assert [(d["parameters"], d["schedules"]) for d in pair.values()] == [
+        ({"direction": "to_crm"}, [{"interval": 300, "active": True}]),
+        ({"direction": "to_erp"}, [{"interval": 1800, "active": True}]),
+        ({"direction": "both"}, [{"interval": 300, "active": False}]),  # the alternative to the pair: paused
+    ]
+    sweep = _deployment("deletion_sweep", "daily")
+    assert sweep["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC", "active": True}]
+    for deployment in [*pair.values(), sweep]:
+        # a scheduled run that finds the last one still going is cancelled, never queued up behind it
+        assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    on_demand = [d for d in DEPLOYMENTS if d not in [*pair.values(), sweep]]
+    assert on_demand and all(d["schedules"] == [] for d in on_demand)
 
 
 def test_the_pull_step_moves_a_run_from_its_temporary_directory_into_the_project(
