@@ -24,7 +24,7 @@ from emulators.erp.schema import FieldKind, RecordSpec, record_specs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
-    internal_id INTEGER PRIMARY KEY,
+    internal_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a delete, like SuiteTalk ids
     type TEXT NOT NULL,
     external_id TEXT,
     name TEXT,
@@ -153,6 +153,8 @@ class ErpStore:
         """Remove every record, deletion and job (the credentials stay)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM records")
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+                conn.execute("DELETE FROM sqlite_sequence WHERE name = 'records'")  # a wiped account numbers from 1
             conn.execute("DELETE FROM deleted")
             conn.execute("DELETE FROM jobs")
 

@@ -260,8 +260,7 @@ class EntityPass:
         )
         mapped = self.mapper.map_page(page, references=plan.references, creating=creating)
         self._plan(plan, rows, mapped, bound, matches, set(taken))
-        if self.reverse is not None and not self.force:
-            self._settle_conflicts(plan, rows, bound)
+        self._check_targets(plan, rows, bound)
         # Values not synced count for the records written (an unchanged record's skipped value is no news).
         skipped = dict(zip(mapped.source_ids, mapped.skipped_fields, strict=True))
         for write in [*plan.updates, *plan.creates]:
@@ -440,27 +439,45 @@ class EntityPass:
                 continue
             plan.creates.append(_Write(source_id, None, link, record, digest, write_back=self._unlinked(row, link)))
 
-    def _settle_conflicts(self, plan: _Plan, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]) -> None:
-        """Find the updates whose target record changed too since the last sync, and apply the entity's policy.
+    def _check_targets(self, plan: _Plan, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]) -> None:
+        """Read the targets of the page's updates (one read per page of updates: the cost follows the changes).
 
-        The targets of the page's updates are read (one read per page of updates, so the cost follows the
-        changes) and hashed the way the opposite pass would; a hash other than the stored one means the
-        target changed since the last sync. The winner's values are written (by this pass or the opposite
-        one); a held record is written by neither and marked ``CONFLICT_HELD``.
+        A target that is gone was deleted since the last sync: it is not written (an upsert by external id
+        would bring it back); the deletion sweep applies the entity's deletion policy. For a two-way entity,
+        a target that changed too since the last sync is a conflict, settled by :meth:`_settle_conflicts`.
         """
-        candidates = [
-            w for w in plan.updates
-            if not w.coupling and self._target_hash(bound[w.source_id]) is not None
-        ]
-        if not candidates or self.reverse is None:
+        candidates = [w for w in plan.updates if not w.coupling]
+        if not candidates:
             return
         route = self.route
+        fields = [route.target_link_field, *(self.reverse.source_fields() if self.reverse is not None else [])]
         frame = route.read_by_ids(
-            self.context, route.target_side, [str(w.target_id) for w in candidates],
-            list(dict.fromkeys([route.target_link_field, *self.reverse.source_fields()])),
+            self.context, route.target_side, [str(w.target_id) for w in candidates], list(dict.fromkeys(fields))
         )
-        if frame.empty:
+        present = set(frame["id"].astype(str))
+        vanished = [w for w in candidates if str(w.target_id) not in present]
+        if vanished:
+            log.info("%s %s: %d targets were deleted since the last sync; left to the deletion sweep",
+                     route.entity.name, route.direction.value, len(vanished))
+            plan.count("skipped", len(vanished))
+            gone = {id(w) for w in vanished}
+            plan.updates = [w for w in plan.updates if id(w) not in gone]
+        if self.reverse is not None and not self.force and len(frame):
+            self._settle_conflicts(plan, rows, bound, frame)
+
+    def _settle_conflicts(
+        self, plan: _Plan, rows: dict[str, dict[str, Any]], bound: dict[str, Binding], frame: pd.DataFrame
+    ) -> None:
+        """Find the updates whose target record changed too since the last sync, and apply the entity's policy.
+
+        ``frame`` holds the targets as they are now; each is hashed the way the opposite pass would: a hash
+        other than the stored one means the target changed since the last sync. The winner's values are
+        written (by this pass or the opposite one); a held record is written by neither and marked
+        ``CONFLICT_HELD``.
+        """
+        if self.reverse is None:
             return
+        route = self.route
         with session_scope(self.context.store, write=False) as session:
             references = self._references(session, frame, mapper=self.reverse, side=route.target_side)
         current = self.reverse.map_page(frame, references=references)
