@@ -26,7 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy tandem emulators blocks flows tasks
+	$(BIN)/mypy tandem emulators blocks flows tasks web
 
 serve: $(STAMP)
 	PREFECT_SERVER_API_PORT=$(PREFECT_PORT) $(BIN)/prefect server start --port $(PREFECT_PORT)

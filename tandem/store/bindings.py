@@ -558,3 +558,20 @@ def bound_ids(
         .limit(limit)
     )
     return [str(value) for value in session.connection().execute(statement).scalars()]
+
+
+def pending_restores(session: Session, connection_id: int, entity: str, side: Side) -> list[str]:
+    """The partners' ids of records deleted on ``side`` whose restore has not finished (a run died or failed).
+
+    Args:
+        session: the unit of work.
+        connection_id: the connection.
+        entity: the entity.
+        side: the side the deleted records were on.
+    """
+    other = _id_column(_other(side))
+    statement = sa.select(other).where(
+        *_scope(connection_id, entity), _TABLE.c.status == BindingStatus.PENDING, _id_column(side).is_(None),
+        other.is_not(None),
+    )
+    return [str(value) for value in session.connection().execute(statement).scalars()]

@@ -22,7 +22,14 @@ from datetime import datetime, timedelta
 from tandem.adapter import RecordAdapter
 from tandem.mapping import DeletionPolicy, Direction, EntityMapping
 from tandem.store import session_scope
-from tandem.store.bindings import UNLINKED, archive_deleted, bindings_by_ids, bound_ids, detach_side
+from tandem.store.bindings import (
+    UNLINKED,
+    archive_deleted,
+    bindings_by_ids,
+    bound_ids,
+    detach_side,
+    pending_restores,
+)
 from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
 from tandem.store.tables import Binding, BindingStatus, JobState, Side
 from tandem.sync.context import Route, SyncContext
@@ -129,7 +136,9 @@ def sweep_entity(
             elif policy is DeletionPolicy.UNLINK:
                 unlinked += _unlink(context, entity, side, alive)
             else:
-                counts += _restore(context, entity, side, alive, job.id)
+                with session_scope(context.store, write=False) as session:
+                    unfinished = pending_restores(session, context.connection_id, entity.name, side)
+                counts += _restore(context, entity, side, alive, unfinished, job.id)
         if errors and context.run_id is not None:
             with session_scope(context.store) as session:
                 add_record_errors(session, context.run_id, errors, job_id=job.id)
@@ -208,12 +217,19 @@ def _unlink(context: SyncContext, entity: EntityMapping, side: Side, alive: list
 
 
 def _restore(
-    context: SyncContext, entity: EntityMapping, side: Side, alive: list[Binding], job_id: int | None
+    context: SyncContext, entity: EntityMapping, side: Side, alive: list[Binding], unfinished: list[str],
+    job_id: int | None,
 ) -> JobCounts:
-    """Create the records deleted on ``side`` again from their partners (written as new records)."""
-    if not alive or context.dry_run:
-        return JobCounts(inserted=len(alive))
-    partners = _ids(alive, _other(side))
+    """Create the records deleted on ``side`` again from their partners (written as new records).
+
+    ``unfinished`` are partners of restores an earlier sweep started but did not finish: they are
+    written again (the bindings are detached first, so a sweep that fails half way is resumed by the next).
+    """
+    if context.dry_run:
+        return JobCounts(inserted=len(alive) + len(unfinished))
+    partners = [*_ids(alive, _other(side)), *unfinished]
+    if not partners:
+        return JobCounts()
     with session_scope(context.store) as session:
         detach_side(session, context.connection_id, entity.name, side, _ids(alive, side), status=BindingStatus.PENDING)
     route = Route.of(entity, Direction.TO_CRM if side is Side.CRM else Direction.TO_ERP)

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 FAILURE_SAMPLE = 50
 #: The error code of bindings a filter keeps out, by the side whose record the filter looked at.
 EXCLUDED_CODES = {Side.CRM: "EXCLUDED_IN_CRM", Side.ERP: "EXCLUDED_IN_ERP"}
+#: The fields that name a record's own id (a page carries it as ``id``).
+RECORD_ID_FIELDS = frozenset({"Id", "internalId"})
 #: The only-new rule, as its cards and reports name it.
 ONLY_NEW_RULE = "only ERP records created after sync was enabled travel to the CRM"
 
@@ -278,7 +280,8 @@ class EntityPass:
         rule = pd.Series(None, index=page.index, dtype=object)
         for condition in self.route.entity.filters:
             if condition.side == self.route.source_side.value:
-                passes = _matches(page[condition.field], condition)
+                column = "id" if condition.field in RECORD_ID_FIELDS else condition.field  # an id list
+                passes = _matches(page[column], condition)
                 rule = rule.where(passes | rule.notna(), condition.describe())
                 keep &= passes
         only_new = pd.Series(False, index=page.index)
@@ -307,7 +310,7 @@ class EntityPass:
                 BindingRecord(
                     crm_id=source_id if crm_side else None, erp_id=None if crm_side else source_id,
                     status=BindingStatus.EXCLUDED, error_code=excluded_code(self.route.source_side),
-                    error_message=f"excluded by the rule: {reason}",
+                    error_message=reason,
                 )
             )
 

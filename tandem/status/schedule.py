@@ -1,0 +1,104 @@
+"""The sync schedule view (the Procore ↔ Sage 300 schedule page): one row per deployment, saying what it
+syncs, how often, and its last and next runs.
+
+Rows are made from deployment data in the shape of ``prefect.yaml`` (entrypoint, name, parameters,
+schedules); the last and next runs come from the Prefect server when one is reachable (see
+``web/sources.py``), else the next run is computed from the schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+
+#: What each flow syncs, by its entrypoint's function name, when its parameters do not say.
+FLOW_SCOPES = {
+    "full_sync": ("full-sync", "both ways"),
+    "initial_import": ("initial-import", "to the ERP (Salesforce's last day)"),
+    "incremental_sync": ("incremental-sync", "both ways"),
+    "deletion_sweep": ("deletion-sweep", "deletions, both systems"),
+    "resolve_conflicts": ("resolve-conflicts", "held conflicts, one entity"),
+}
+DIRECTIONS = {"to_crm": "ERP → Salesforce", "to_erp": "Salesforce → ERP", "both": "both ways"}
+#: Prefect's default anchor for interval schedules.
+INTERVAL_ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One deployment as the schedule view shows it."""
+
+    deployment: str
+    syncs: str
+    direction: str
+    how_often: str
+    active: bool
+    last_run_state: str | None = None
+    last_run_at: datetime | None = None
+    next_run_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready data."""
+        data = asdict(self)
+        for key in ("last_run_at", "next_run_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+def describe_schedule(schedule: dict[str, Any] | None) -> str:
+    """``every 5 minutes``, ``every 30 minutes``, ``daily at 02:00 UTC``, ``on demand`` ..."""
+    if not schedule:
+        return "on demand"
+    if "interval" in schedule:
+        seconds = int(schedule["interval"])
+        for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+            if seconds % size == 0:
+                count = seconds // size
+                return f"every {unit}" if count == 1 else f"every {count} {unit}s"
+        return f"every {seconds} seconds"
+    cron = str(schedule.get("cron", ""))
+    zone = schedule.get("timezone") or "UTC"
+    fields = cron.split()
+    if len(fields) == 5 and fields[2:] == ["*", "*", "*"] and fields[0].isdigit() and fields[1].isdigit():
+        return f"daily at {int(fields[1]):02d}:{int(fields[0]):02d} {zone}"
+    return f"cron {cron} ({zone})"
+
+
+def next_run(schedule: dict[str, Any] | None, now: datetime) -> datetime | None:
+    """When the schedule fires next after ``now`` (``None`` for on-demand or paused deployments)."""
+    if not schedule or not schedule.get("active", True):
+        return None
+    if "interval" in schedule:
+        interval = timedelta(seconds=float(schedule["interval"]))
+        anchor = schedule.get("anchor_date") or INTERVAL_ANCHOR
+        steps = (now - anchor) // interval + 1
+        return anchor + steps * interval
+    if schedule.get("timezone", "UTC") != "UTC":
+        return None
+    following: datetime = croniter(str(schedule["cron"]), now).get_next(datetime)
+    return following
+
+
+def schedule_rows(deployments: list[dict[str, Any]], now: datetime) -> list[ScheduleRow]:
+    """Rows for deployments given as in ``prefect.yaml`` (entrypoint, name, parameters, schedules)."""
+    rows = []
+    for deployment in deployments:
+        function = str(deployment["entrypoint"]).rpartition(":")[2]
+        flow_name, scope = FLOW_SCOPES.get(function, (function.replace("_", "-"), ""))
+        parameters = deployment.get("parameters") or {}
+        schedules = deployment.get("schedules") or []
+        schedule = schedules[0] if schedules else None
+        entities = parameters.get("entities") or ["every enabled entity"]
+        direction = DIRECTIONS.get(str(parameters.get("direction", "")), scope)
+        active = bool(schedule and schedule.get("active", True))
+        how_often = describe_schedule(schedule) + ("" if active or not schedule else " (paused)")
+        rows.append(
+            ScheduleRow(
+                deployment=f"{flow_name}/{deployment['name']}", syncs=", ".join(entities), direction=direction,
+                how_often=how_often, active=active, next_run_at=next_run(schedule, now) if active else None,
+            )
+        )
+    return rows
