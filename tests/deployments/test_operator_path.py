@@ -9,8 +9,10 @@ endpoint behind the UI's button) and reads the run back from the server.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,7 +33,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.states import Cancelling
+from prefect.states import Cancelling, Completed, Scheduled
 from sqlmodel import select
 
 from tandem.mapping import MAPPINGS_DIR, load_mapping_set
@@ -40,6 +42,7 @@ from tandem.store.tables import RunState, SyncRun
 from tests.deployments.prefect_server import ROOT, Background, PrefectServer
 from tests.flows.conftest import save_connection
 from tests.support.emulator import RunningEmulator
+from web.sources import schedule
 
 POOL = "tandem"
 FULL_SYNC = "full-sync/on-demand"
@@ -277,3 +280,32 @@ def test_a_run_started_like_the_ui_run_button_completes_and_its_history_is_on_th
         recorded = session.exec(select(SyncRun).where(SyncRun.flow_run_id == str(finished.id))).all()
     engine.dispose()
     assert [(run.procedure, run.state) for run in recorded] == [("full-sync", RunState.SUCCEEDED)]
+
+
+def test_the_schedule_view_reads_the_prefect_server(server: PrefectServer, deployed: str) -> None:
+    upcoming = (datetime.now(UTC) + timedelta(minutes=3)).replace(microsecond=0)
+    with client() as prefect:  # what the scheduler and a worker leave behind: a finished run and a scheduled one
+        deployment = prefect.read_deployment_by_name("incremental-sync/erp-to-crm")
+        prefect.create_flow_run_from_deployment(deployment.id, state=Completed())
+        prefect.create_flow_run_from_deployment(deployment.id, state=Scheduled(scheduled_time=upcoming))
+    rows, origin = schedule()
+    assert origin == server.api_url
+    by_name = {row.deployment: row for row in rows}
+    erp_to_crm = by_name["incremental-sync/erp-to-crm"]
+    assert (erp_to_crm.how_often, erp_to_crm.direction, erp_to_crm.last_run_state) == (
+        "every 5 minutes", "ERP → Salesforce", "Completed")
+    assert erp_to_crm.next_run_at == upcoming and erp_to_crm.last_run_at is not None
+    assert by_name["incremental-sync/crm-to-erp"].how_often == "every 30 minutes"
+    assert by_name["deletion-sweep/daily"].how_often == "daily at 02:00 UTC"
+    two_way = by_name["incremental-sync/two-way"]
+    assert (two_way.active, two_way.how_often, two_way.next_run_at) == (False, "every 5 minutes (paused)", None)
+    assert by_name["full-sync/on-demand"].how_often == "on demand"
+
+    printed = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "tandem.cli", "schedule", "--json"],
+        cwd=ROOT, env=server.env(), capture_output=True, text=True, timeout=120, check=True,
+    )
+    shown = json.loads(printed.stdout)
+    assert shown["source"] == server.api_url
+    assert {d["deployment"]: d["last_run_state"] for d in shown["deployments"]}["incremental-sync/erp-to-crm"] == (
+        "Completed")

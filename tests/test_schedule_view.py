@@ -1,0 +1,52 @@
+"""The schedule view without a Prefect server: rows from prefect.yaml, how often in words, next runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tandem.status.schedule import describe_schedule, next_run, schedule_rows
+from web.sources import schedule, shipped_deployments
+
+NOW = datetime(2026, 11, 22, 14, 7, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        (None, "on demand"),
+        ({"interval": 300}, "every 5 minutes"),
+        ({"interval": 1800}, "every 30 minutes"),
+        ({"interval": 3600}, "every hour"),
+        ({"interval": 86400}, "every day"),
+        ({"interval": 45}, "every 45 seconds"),
+        ({"cron": "0 2 * * *", "timezone": "UTC"}, "daily at 02:00 UTC"),
+        ({"cron": "*/10 8-18 * * 1-5"}, "cron */10 8-18 * * 1-5 (UTC)"),
+    ],
+)
+def test_how_often_in_words(spec: dict[str, object] | None, text: str) -> None:
+    assert describe_schedule(spec) == text
+
+
+def test_next_runs_follow_the_schedule() -> None:
+    assert next_run({"interval": 300}, NOW) == datetime(2026, 11, 22, 14, 10, tzinfo=UTC)
+    assert next_run({"interval": 1800}, NOW) == datetime(2026, 11, 22, 14, 30, tzinfo=UTC)
+    assert next_run({"cron": "0 2 * * *", "timezone": "UTC"}, NOW) == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    assert next_run({"interval": 300, "active": False}, NOW) is None
+    assert next_run(None, NOW) is None
+
+
+def test_without_a_server_the_rows_come_from_prefect_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    rows, origin = schedule()
+    assert origin == "prefect.yaml"
+    assert [row.deployment for row in rows] == [
+        f"{d['entrypoint'].rpartition(':')[2].replace('_', '-')}/{d['name']}" for d in shipped_deployments()
+    ]
+    expected = {row.deployment: row for row in schedule_rows(shipped_deployments(), NOW)}
+    erp_to_crm = expected["incremental-sync/erp-to-crm"]
+    assert (erp_to_crm.direction, erp_to_crm.how_often, erp_to_crm.next_run_at) == (
+        "ERP → Salesforce", "every 5 minutes", datetime(2026, 11, 22, 14, 10, tzinfo=UTC))
+    assert expected["incremental-sync/two-way"].how_often == "every 5 minutes (paused)"
+    assert all(row.last_run_state is None for row in rows)
