@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tandem.status.schedule import describe_schedule, next_run, schedule_rows
 from web.sources import schedule, shipped_deployments
@@ -37,9 +38,16 @@ def test_next_runs_follow_the_schedule() -> None:
     assert next_run(None, NOW) is None
 
 
-def test_without_a_server_the_rows_come_from_prefect_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("api_url", [None, "http://127.0.0.1:9/api"], ids=["no-api-url", "nothing-listening"])
+def test_without_a_server_the_rows_come_from_prefect_yaml(monkeypatch: pytest.MonkeyPatch, api_url: str | None) -> None:
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    rows, origin = schedule()
+    # Explicit, whatever test harness this session has running.
+    if api_url is None:
+        settings = temporary_settings(restore_defaults={PREFECT_API_URL})
+    else:
+        settings = temporary_settings(updates={PREFECT_API_URL: api_url})
+    with settings:
+        rows, origin = schedule()
     assert origin == "prefect.yaml"
     assert [row.deployment for row in rows] == [
         f"{d['entrypoint'].rpartition(':')[2].replace('_', '-')}/{d['name']}" for d in shipped_deployments()

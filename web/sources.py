@@ -62,7 +62,9 @@ async def _from_server(rows: list[ScheduleRow], now: datetime) -> tuple[list[Sch
     if not url:
         raise RuntimeError("PREFECT_API_URL is not set")
     async with get_client() as client:
-        await asyncio.wait_for(client.api_healthcheck(), SERVER_TIMEOUT_SECONDS)
+        unhealthy = await asyncio.wait_for(client.api_healthcheck(), SERVER_TIMEOUT_SECONDS)
+        if unhealthy is not None:  # the health check returns its failure rather than raising it
+            raise unhealthy
         completed: list[ScheduleRow] = []
         for row in rows:
             try:

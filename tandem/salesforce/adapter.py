@@ -110,6 +110,7 @@ class SalesforceAdapter:
         self.bulk_threshold = bulk_threshold
         self.bulk_timeout = bulk_timeout
         self.relogin = relogin
+        self._prefixes: dict[str, str] = {}
 
     def _call(self, action: Callable[[Salesforce], T]) -> T:
         """Run ``action(client)``, renewing an expired session once; classify every failure."""
@@ -349,6 +350,13 @@ class SalesforceAdapter:
         answer = self._call(lambda sf: sf.query("SELECT Id, IsSandbox FROM Organization"))
         record = answer["records"][0]
         return str(record["Id"]), bool(record["IsSandbox"])
+
+    def key_prefix(self, entity: str) -> str:
+        """The three characters every ``entity`` record id starts with (describe's ``keyPrefix``)."""
+        if entity not in self._prefixes:
+            answer = self._call(lambda sf: getattr(sf, entity).describe())
+            self._prefixes[entity] = str(answer.get("keyPrefix") or "")
+        return self._prefixes[entity]
 
     def field_names(self, entity: str) -> set[str]:
         """The field names of ``entity`` from Salesforce's describe (for checking mappings)."""

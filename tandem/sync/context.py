@@ -27,6 +27,10 @@ class CrmAdapter(RecordAdapter, Protocol):
         """The records with these ``Id``s (missing ones are absent), with ``id``, ``modified_at`` and ``fields``."""
         ...
 
+    def key_prefix(self, entity: str) -> str:
+        """The three characters every ``entity`` record id starts with."""
+        ...
+
 
 @dataclass
 class SyncContext:

@@ -9,6 +9,7 @@ failed with its reason; the rest of its page is written.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: How many failed records (and conflicts) a pass keeps in memory for the run's artifacts (all are in the store).
 FAILURE_SAMPLE = 50
+#: A Salesforce record id: 15 characters, or 18 with the case-safe suffix.
+SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 #: The error code of bindings a filter keeps out, by the side whose record the filter looked at.
 EXCLUDED_CODES = {Side.CRM: "EXCLUDED_IN_CRM", Side.ERP: "EXCLUDED_IN_ERP"}
 #: The fields that name a record's own id (a page carries it as ``id``).
@@ -120,6 +123,13 @@ class _Plan:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
+
+
+def _text(value: Any) -> str | None:
+    """A cell as text; empty and missing cells are ``None``."""
+    if value is None or value != value or not str(value).strip():
+        return None
+    return str(value)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -361,13 +371,46 @@ class EntityPass:
         return source_id if self.route.source_side is Side.CRM else None
 
     def _matches(self, unbound: list[str], rows: dict[str, dict[str, Any]]) -> dict[str, Match]:
-        """Look the unbound source records up among the target's records by the entity's match keys."""
-        if not self.route.entity.match_keys or not unbound:
-            return {}
+        """Look the unbound source records up on the target side: by link key first, then by the entity's
+        match keys."""
+        found = self._matches_by_link(unbound, rows)
+        rest = [source_id for source_id in unbound if source_id not in found]
+        if not self.route.entity.match_keys or not rest:
+            return found
         if not self._index_loaded:
             self.index.load(self.context)
             self._index_loaded = True
-        return {source_id: self.index.find(rows[source_id]) for source_id in unbound}
+        found.update({source_id: self.index.find(rows[source_id]) for source_id in rest})
+        return found
+
+    def _matches_by_link(self, unbound: list[str], rows: dict[str, dict[str, Any]]) -> dict[str, Match]:
+        """ERP records whose externalId is the id of a Salesforce record: that record, which they were created
+        from, is their partner (a run that stopped before storing the coupling or writing ``ERP_Id__c`` back
+        leaves them so), never a record to create a second time."""
+        if self.route.target_side is not Side.CRM or not unbound:
+            return {}
+        links: dict[str, str] = {}
+        for source_id in unbound:
+            link = rows[source_id].get(self.route.source_link_field)
+            if isinstance(link, str) and SALESFORCE_ID.fullmatch(link):
+                links[source_id] = link
+        prefix = self.context.crm.key_prefix(self.route.target_object) if links else ""
+        links = {source_id: link for source_id, link in links.items() if prefix and link.startswith(prefix)}
+        if not links:
+            return {}
+        frame = self.context.crm.read_by_ids(
+            self.route.target_object, sorted(set(links.values())), fields=[self.route.target_link_field]
+        )
+        held = {
+            str(record_id)[:15]: (str(record_id), link)
+            for record_id, link in zip(frame["id"], frame[self.route.target_link_field], strict=True)
+        }
+        matches: dict[str, Match] = {}
+        for source_id, link in links.items():
+            if link[:15] in held:
+                target_id, target_link = held[link[:15]]
+                matches[source_id] = Match(target_id=target_id, target_link=_text(target_link))
+        return matches
 
     def _blocked(self, binding: Binding | None) -> bool:
         """True when the record must not travel this way: its coupling was removed after its partner was

@@ -174,6 +174,8 @@ def _runner(block: SyncConnection) -> Any:
 @given(ops=operations)
 @example(ops=[("create", "crm"), ("sync", "to_erp", None), ("update", "crm", 0), ("delete", "erp", 0)])
 @example(ops=[("create", "crm"), ("sync", "to_erp", None), ("create", "crm"), ("delete", "erp", 0)])
+# The run stops after writing the ERP records, before coupling them: ERP → CRM must couple, not create again.
+@example(ops=[("create", "crm"), ("create", "crm"), ("sync", "to_erp", ("crm", "http_503", 1, "write"))])
 def test_both_systems_agree_after_a_fault_free_round(
     crm: RunningEmulator, erp: RunningEmulator, ops: list[tuple[Any, ...]]
 ) -> None:
