@@ -234,8 +234,9 @@ class EntityPass:
         if source_ids:
             self._plan_page(plan, page, rows, bound)
         if self.context.dry_run:
-            plan.count("inserted", len(plan.creates))
-            plan.count("coupled", sum(w.coupling for w in plan.updates))
+            existing = self._existing_links([w.link for w in plan.creates])
+            plan.count("inserted", sum(w.link not in existing for w in plan.creates))
+            plan.count("coupled", sum(w.coupling for w in plan.updates) + sum(w.link in existing for w in plan.creates))
             plan.count("modified", sum(not w.coupling for w in plan.updates))
         else:
             self._write(plan)
@@ -411,6 +412,15 @@ class EntityPass:
                 target_id, target_link = held[link[:15]]
                 matches[source_id] = Match(target_id=target_id, target_link=_text(target_link))
         return matches
+
+    def _existing_links(self, links: list[str]) -> set[str]:
+        """The link keys some target record already holds (a dry run's creates that would couple instead)."""
+        if not links:
+            return set()
+        route = self.route
+        frame = route.target_adapter(self.context).read_by_keys(route.target_object, route.target_link_field, links,
+                                                                fields=[])
+        return {str(v) for v in frame[route.target_link_field] if _text(v) is not None}
 
     def _blocked(self, binding: Binding | None) -> bool:
         """True when the record must not travel this way: its coupling was removed after its partner was
@@ -613,7 +623,8 @@ class EntityPass:
                 written.append((write, outcome.id or str(write.target_id)))
         for write, outcome in zip(plan.creates, create_results, strict=True):
             if self._settle(plan, write, outcome) and outcome.id is not None:
-                plan.count("inserted" if outcome.created else "modified")
+                # An upsert that found its record under the link key coupled it (matched by external id).
+                plan.count("inserted" if outcome.created else "coupled")
                 written.append((write, outcome.id))
         if route.target_side is Side.ERP:
             self._write_back_links(written)
