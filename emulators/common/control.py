@@ -39,6 +39,10 @@ class EmulatorControls:
     reset: Callable[[str | None], dict[str, Any]]
     seed: Callable[[str], dict[str, Any]]
     info: Callable[[], dict[str, Any]]
+    #: ``snapshot(path)``: save a consistent copy of the data to ``path``.
+    snapshot: Callable[[str], dict[str, Any]] | None = None
+    #: ``refresh(source, types)``: a sandbox refresh from a snapshot or another instance's data directory.
+    refresh: Callable[[str, list[str] | None], dict[str, Any]] | None = None
     clock: EmulatorClock = field(default_factory=EmulatorClock)
     faults: FaultInjector = field(default_factory=FaultInjector)
     counters: CallCounters = field(default_factory=CallCounters)
@@ -59,7 +63,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def control_router(controls: EmulatorControls) -> Router:
-    """Build the ``/__emulator`` routes: health, reset, seed, clock, faults and counters."""
+    """Build the ``/__emulator`` routes: health, reset, seed, clock, faults, counters, snapshot and refresh."""
 
     def guarded(
         handler: Callable[[Request], Awaitable[Response]],
@@ -113,6 +117,25 @@ def control_router(controls: EmulatorControls) -> Router:
             controls.faults.clear()
         return JSONResponse({"faults": [r.to_json() for r in controls.faults.rules()]})
 
+    async def snapshot(request: Request) -> Response:
+        if controls.snapshot is None:
+            return _error(404, "this emulator cannot save snapshots")
+        path = (await _json_body(request)).get("path")
+        if not path:
+            raise ValueError("give the file to write as {'path': '/some/file.sqlite3'}")
+        return JSONResponse(await asyncio.to_thread(controls.snapshot, str(path)))
+
+    async def refresh(request: Request) -> Response:
+        if controls.refresh is None:
+            return _error(404, "this emulator cannot perform a sandbox refresh")
+        body = await _json_body(request)
+        source, types = body.get("source"), body.get("objects")
+        if not source:
+            raise ValueError("give the source as {'source': 'a snapshot file or another emulator's data directory'}")
+        if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
+            raise ValueError("'objects' must be a list of names")
+        return JSONResponse(await asyncio.to_thread(controls.refresh, str(source), types))
+
     async def counters(request: Request) -> Response:
         if request.method == "DELETE":
             controls.counters.reset()
@@ -126,6 +149,8 @@ def control_router(controls: EmulatorControls) -> Router:
             Route(f"{CONTROL_PREFIX}/clock", guarded(clock), methods=["GET", "POST"]),
             Route(f"{CONTROL_PREFIX}/faults", guarded(faults), methods=["GET", "POST", "DELETE"]),
             Route(f"{CONTROL_PREFIX}/counters", guarded(counters), methods=["GET", "DELETE"]),
+            Route(f"{CONTROL_PREFIX}/snapshot", guarded(snapshot), methods=["POST"]),
+            Route(f"{CONTROL_PREFIX}/refresh", guarded(refresh), methods=["POST"]),
         ]
     )
 

@@ -102,9 +102,20 @@ def run(args: argparse.Namespace) -> int:
         "port": port,
         "max_concurrency": args.max_concurrency,
     }
+    def snapshot(path: str) -> dict[str, Any]:
+        return store.snapshot(Path(path))
+
+    def refresh(source: str, record_types: list[str] | None) -> dict[str, Any]:
+        if not is_sandbox(args.account):
+            raise ValueError(f"account {args.account} is production: only a sandbox (_SB<n>) can be refreshed")
+        where = Path(source)
+        copied = store.refresh_from(where / DATABASE_NAME if where.is_dir() else where, record_types)
+        return {"account": args.account, "copied": copied}
+
     controls = EmulatorControls(
         reset=reset, seed=seed, clock=clock,
         info=lambda: {"kind": "erp", "account": args.account, "counts": store.counts()},
+        snapshot=snapshot, refresh=refresh,
     )
     for rule in args.fault:
         controls.faults.add_from_json(rule)

@@ -158,6 +158,64 @@ class ErpStore:
             conn.execute("DELETE FROM deleted")
             conn.execute("DELETE FROM jobs")
 
+    def snapshot(self, path: Path) -> dict[str, Any]:
+        """Write a consistent copy of the account's database to ``path`` (a source for :meth:`refresh_from`)."""
+        with self._write_lock:
+            target = sqlite3.connect(path)
+            try:
+                self._connection().backup(target)
+            finally:
+                target.close()
+        return {"path": str(path), "counts": self.counts()}
+
+    def refresh_from(self, source: Path, record_types: list[str] | None = None) -> dict[str, int]:
+        """A sandbox refresh: the records replaced by the source account's; this account's credentials stay.
+
+        Internal ids are copied; new records are numbered after the highest either account ever used. Deletions
+        (``getDeleted``) and asynchronous jobs are not copied and are forgotten here.
+
+        Args:
+            source: the source account's database (a :meth:`snapshot`, or another emulator's live file).
+            record_types: the record types copied (``None``: all); the others end up empty.
+
+        Returns:
+            The records copied per record type.
+
+        Raises:
+            ValueError: the source is not an ERP database, or a record type is unknown.
+        """
+        unknown = sorted(set(record_types or []) - set(self.specs))
+        if unknown:
+            raise ValueError(f"unknown record types: {', '.join(unknown)}")
+        if not source.is_file():
+            raise ValueError(f"{source} is not a snapshot or an ERP emulator database")
+        reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        copy = sqlite3.connect(":memory:")
+        try:
+            reader.backup(copy)
+            where, params = "", list(record_types or [])
+            if record_types is not None:
+                where = f" WHERE type IN ({','.join('?' * len(params))})"
+            columns = "internal_id, type, external_id, name, date_created, last_modified, fields, xml"
+            rows = copy.execute(f"SELECT {columns} FROM records{where}", params).fetchall()
+            sequence = copy.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{source} is not a snapshot or an ERP emulator database: {exc}") from exc
+        finally:
+            reader.close()
+            copy.close()
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM records")
+            conn.execute("DELETE FROM deleted")
+            conn.execute("DELETE FROM jobs")
+            conn.executemany(f"INSERT INTO records ({columns}) VALUES (?,?,?,?,?,?,?,?)", rows)
+            if sequence is not None:  # never reuse an id the source gave out either
+                conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'records'", (sequence[0],))
+        copied: dict[str, int] = {}
+        for row in rows:
+            copied[row[1]] = copied.get(row[1], 0) + 1
+        return copied
+
     def counts(self) -> dict[str, int]:
         """Number of stored records per type."""
         rows = self.reader().execute("SELECT type, COUNT(*) FROM records GROUP BY type").fetchall()

@@ -60,6 +60,7 @@ def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector)
 
     def reset(name: str | None) -> dict[str, Any]:
         state.store.reset()
+        state.sessions.org_id = info["org_id"] = state.store.org_id
         state.cursors.clear()
         registry_for(state.store).clear()
         state.limit.reset()
@@ -67,7 +68,21 @@ def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector)
             return seed(name)
         return {"seed": None, "counts": state.store.counts()}
 
-    return EmulatorControls(reset=reset, seed=seed, info=lambda: dict(info), clock=state.clock, faults=faults)
+    def snapshot(path: str) -> dict[str, Any]:
+        return state.store.snapshot(Path(path))
+
+    def refresh(source: str, objects: list[str] | None) -> dict[str, Any]:
+        where = Path(source)
+        result = state.store.refresh_from(where / DATABASE if where.is_dir() else where, objects)
+        state.sessions.clear()  # a refresh logs everyone out
+        state.sessions.org_id = state.store.org_id
+        state.cursors.clear()
+        registry_for(state.store).clear()
+        info["org_id"] = state.store.org_id
+        return result
+
+    return EmulatorControls(reset=reset, seed=seed, info=lambda: dict(info), clock=state.clock, faults=faults,
+                            snapshot=snapshot, refresh=refresh)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -45,6 +45,14 @@ def make_id(key_prefix: str, sequence: int) -> str:
     return id15 + checksum_suffix(id15)
 
 
+def sequence_of(record_id: str) -> int:
+    """The record number an id made by :func:`make_id` encodes."""
+    number = 0
+    for char in record_id[5:15]:
+        number = number * 62 + BASE62.index(char)
+    return number
+
+
 def normalize_id(value: str) -> str | None:
     """The 18-character form of a 15- or 18-character id, or ``None`` when ``value`` is not an id.
 

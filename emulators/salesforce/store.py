@@ -25,7 +25,7 @@ from typing import Any
 from emulators.common.clock import EmulatorClock
 from emulators.salesforce import storage_format as fmt
 from emulators.salesforce.errors import ROLLED_BACK_MESSAGE, RecordError, SalesforceError
-from emulators.salesforce.ids import make_id, normalize_id
+from emulators.salesforce.ids import make_id, normalize_id, sequence_of
 from emulators.salesforce.schema import TEXT_TYPES, FieldDef, ObjectDef, Schema
 from emulators.salesforce.validation import (
     apply_defaults,
@@ -140,11 +140,13 @@ class RecordStore:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-200000", "temp_store=MEMORY"):
             self.conn.execute(f"PRAGMA {pragma}")
         self.tables = {name: self._prepare(obj) for name, obj in schema.objects.items()}
+        self._org_id = make_id(schema.objects["Organization"].key_prefix, ORG_SEQUENCE)
         self._last_stamp = datetime.min.replace(tzinfo=clock.now().tzinfo)
         self._sequences: dict[str, int] = {}
         self._savepoints = 0
         with self.lock:
             self._create_tables()
+            self._load_org_id()
             self._ensure_base_records()
 
     # -- set-up --------------------------------------------------------------------------
@@ -216,10 +218,18 @@ class RecordStore:
                 "IsActive": True, "Title": "Integration User", "Department": "IT",
             }], user_id=self.integration_user_id, stamp=stamp)
 
+    def _load_org_id(self) -> None:
+        """The org id kept in the database (a refreshed sandbox has a new one), else the first org's."""
+        org = self.tables["Organization"]
+        row = self.conn.execute(
+            f"SELECT {org.column('Id')} FROM {org.name} WHERE rowid = ?", (ORG_SEQUENCE,)
+        ).fetchone()
+        self._org_id = row[0] if row else make_id(org.obj.key_prefix, ORG_SEQUENCE)
+
     @property
     def org_id(self) -> str:
-        """The organization's id (``00D...``)."""
-        return make_id(self.schema.objects["Organization"].key_prefix, ORG_SEQUENCE)
+        """The organization's id (``00D...``); a sandbox refresh gives the org a new one."""
+        return self._org_id
 
     @property
     def integration_user_id(self) -> str:
@@ -237,7 +247,74 @@ class RecordStore:
             for table in self.tables.values():
                 self.conn.execute(f"DROP TABLE IF EXISTS {table.name}")
             self._create_tables()
+            self._load_org_id()
             self._ensure_base_records()
+
+    def snapshot(self, path: Path) -> dict[str, Any]:
+        """Write a consistent copy of the org's database to ``path`` (a source for :meth:`refresh_from`)."""
+        with self.lock:
+            target = sqlite3.connect(str(path))
+            try:
+                self.conn.backup(target)
+            finally:
+                target.close()
+        return {"path": str(path), "org_id": self.org_id, "counts": self.counts()}
+
+    def refresh_from(self, source: Path, objects: list[str] | None = None) -> dict[str, Any]:
+        """A sandbox refresh: this org's records replaced by the source org's, and a new org id.
+
+        Args:
+            source: the source org's database (a :meth:`snapshot`, or another emulator's live file).
+            objects: the objects whose records are copied (``None``: all, a Full Copy sandbox); the others
+                end up empty. Users are always copied; the recycle bin is not.
+
+        Returns:
+            The new and previous org ids, the source's, and the records copied per object.
+
+        Raises:
+            ValueError: this org is not a sandbox, the source is not a database, or an object is unknown.
+        """
+        if not self.is_sandbox:
+            raise ValueError(f"org {self.org_id} is a production org: only a sandbox can be refreshed")
+        unknown = sorted(set(objects or []) - set(self.tables))
+        if unknown:
+            raise ValueError(f"unknown objects: {', '.join(unknown)}")
+        copy = _read_database(source)
+        org = self.tables["Organization"]
+        try:
+            row = copy.execute(f"SELECT {org.column('Id')} FROM {org.name} WHERE rowid = ?", (ORG_SEQUENCE,)).fetchone()
+            if row is None:
+                raise ValueError(f"{source} holds no Salesforce org")
+            source_org_id = str(row[0])
+            wanted = set(self.tables) if objects is None else {*objects, "User", "Organization"}
+            copied: dict[str, int] = {}
+            with self.lock, self._transaction():
+                for name, table in self.tables.items():
+                    self.conn.execute(f"DELETE FROM {table.name}")
+                    if name not in wanted:
+                        continue
+                    columns = ", ".join(table.columns)
+                    rows = copy.execute(
+                        f"SELECT rowid, {columns} FROM {table.name} WHERE {table.column('IsDeleted')} = 0"
+                    ).fetchall()
+                    marks = ",".join("?" * (len(table.columns) + 1))
+                    self.conn.executemany(f"INSERT INTO {table.name} (rowid, {columns}) VALUES ({marks})", rows)
+                    if rows and name != "Organization":
+                        copied[name] = len(rows)
+                previous = self.org_id
+                number = max(sequence_of(previous), sequence_of(source_org_id)) + 1
+                self._org_id = make_id(org.obj.key_prefix, number)
+                self.conn.execute(
+                    f"UPDATE {org.name} SET {org.column('Id')} = ?, {org.column('IsSandbox')} = ? WHERE rowid = ?",
+                    (self._org_id, org.to_db[org.position["IsSandbox"]](True), ORG_SEQUENCE),
+                )
+                self._sequences = {
+                    name: int(self.conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {t.name}").fetchone()[0])
+                    for name, t in self.tables.items()
+                }
+        finally:
+            copy.close()
+        return {"org_id": self.org_id, "previous_org_id": previous, "source_org_id": source_org_id, "copied": copied}
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -804,6 +881,22 @@ class RecordStore:
             "earliestDateAvailable": _minute_floor_text(purged),
             "latestDateCovered": fmt.format_datetime(end),
         }
+
+
+def _read_database(source: Path) -> sqlite3.Connection:
+    """An in-memory copy of the SQLite database ``source`` (consistent even while another process writes it)."""
+    if not source.is_file():
+        raise ValueError(f"{source} is not a snapshot or an emulator database")
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    copy = sqlite3.connect(":memory:", check_same_thread=False)
+    try:
+        reader.backup(copy)
+    except sqlite3.DatabaseError as exc:
+        copy.close()
+        raise ValueError(f"{source} is not a snapshot or an emulator database: {exc}") from exc
+    finally:
+        reader.close()
+    return copy
 
 
 def _case_insensitive(f: FieldDef) -> bool:

@@ -351,6 +351,11 @@ class SalesforceAdapter:
         record = answer["records"][0]
         return str(record["Id"]), bool(record["IsSandbox"])
 
+    def count(self, entity: str) -> int:
+        """How many ``entity`` records the org holds (``SELECT COUNT()``)."""
+        answer = self._call(lambda sf: sf.query(f"SELECT COUNT() FROM {entity}"))
+        return int(answer["totalSize"])
+
     def key_prefix(self, entity: str) -> str:
         """The three characters every ``entity`` record id starts with (describe's ``keyPrefix``)."""
         if entity not in self._prefixes:

@@ -304,6 +304,31 @@ class SyncConflict(SQLModel, table=True):
     occurred_at: datetime = _utc_field(nullable=False, now_by_default=True)
 
 
+class SandboxRefresh(SQLModel, table=True):
+    """One run of the sandbox refresh procedure on a connection, from its check to its resync.
+
+    Attributes:
+        previous_crm_org_id: the org id the connection was bound to before the refresh.
+        crm_org_id: the refreshed sandbox's new org id.
+        saved: what cancelling the subscription set aside: the connection's options, enabled flag and
+            sync-enabled time (re-applied by the reconfigure step) and its archived watermarks (audit only).
+        steps: per finished step, when it finished and what it did (counts).
+        finished_at: when the resync finished; ``None`` while the procedure is under way (a re-run resumes it).
+    """
+
+    __tablename__ = "sandbox_refreshes"
+
+    id: int | None = _id_field()
+    connection_id: int = _foreign_key("connections.id")
+    previous_crm_org_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    crm_org_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    saved: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(_JSON_TYPE, nullable=False))
+    steps: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(_JSON_TYPE, nullable=False))
+    flow_run_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    started_at: datetime = _utc_field(nullable=False, now_by_default=True)
+    finished_at: datetime | None = _utc_field(nullable=True)
+
+
 def active_predicate(table: sa.Table) -> sa.ColumnElement[bool]:
     """The predicate that selects active (non-archived) rows of ``connections`` or ``bindings``.
 
@@ -343,10 +368,13 @@ TABLES: list[sa.Table] = [
     RecordError.__table__,  # type: ignore[attr-defined]
     ConnectionLock.__table__,  # type: ignore[attr-defined]
     SyncConflict.__table__,  # type: ignore[attr-defined]
+    SandboxRefresh.__table__,  # type: ignore[attr-defined]
 ]
 
 
-def require_id(row: Connection | Binding | Watermark | SyncRun | SyncJob | RecordError | SyncConflict) -> int:
+def require_id(
+    row: Connection | Binding | Watermark | SyncRun | SyncJob | RecordError | SyncConflict | SandboxRefresh,
+) -> int:
     """The row's primary key, which the database assigns when the row is flushed.
 
     Raises:

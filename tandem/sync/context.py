@@ -31,6 +31,10 @@ class CrmAdapter(RecordAdapter, Protocol):
         """The three characters every ``entity`` record id starts with."""
         ...
 
+    def count(self, entity: str) -> int:
+        """How many ``entity`` records the org holds."""
+        ...
+
 
 @dataclass
 class SyncContext:

@@ -1,0 +1,312 @@
+"""The sandbox refresh procedure against four emulators: a production pair and a sandbox pair.
+
+The story: the sandbox pair was integrated (its Salesforce sandbox holds the ERP sandbox's transactions);
+then the Salesforce sandbox was refreshed from production (a new org id, production's records, among them
+production's ERP transactions and an order typed in by hand). The procedure must leave both sandboxes with
+nothing twice, reference data kept, and each ERP transaction in the CRM exactly once — also when the flow
+is killed in any step and run again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.settings import PREFECT_API_URL
+from sqlmodel import select
+
+from blocks.connection import ConnectionOptions
+from flows.full_sync import full_sync
+from flows.initial_import import initial_import
+from flows.parameters import EntityName
+from flows.sandbox_refresh import sandbox_refresh
+from tandem.store import create_store_engine, get_connection, session_scope
+from tandem.store.tables import Binding, SandboxRefresh, Watermark
+from tandem.sync.pairing import PairingError
+from tandem.sync.refresh import STEPS, RefreshRefusedError
+from tests.deployments.prefect_server import ROOT
+from tests.flows.clients import erp_client, erp_write, salesforce
+from tests.flows.conftest import erp_block, salesforce_block, save_connection
+from tests.support.emulator import RunningEmulator, start_emulator
+
+ENTITIES = ["currency", "salesperson", "payment_term", "location", "customer", "contact", "sales_order", "invoice",
+            "contract"]
+TRANSACTIONS = {"ERP_Sales_Order__c": "salesOrder", "ERP_Invoice__c": "invoice", "ERP_Contract__c": "contract"}
+REFERENCE = {"ERP_Payment_Term__c": "term", "ERP_Location__c": "location"}
+MASTER = {"Account": "customer", "Contact": "contact"}
+
+
+@dataclass
+class World:
+    """The sandbox pair, the connection's store, and the saved states a test starts from."""
+
+    crm: RunningEmulator
+    erp: RunningEmulator
+    store_path: Path
+    refreshed_crm: Path  # snapshot of the Salesforce sandbox just after its refresh
+    erp_state: Path  # snapshot of the ERP sandbox at that time
+    store_state: Path  # the state store at that time (still bound to the old org)
+
+    def restore(self) -> str:
+        """Put everything back to just after the refresh (the org gets yet another id); return it."""
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
+        shutil.copy(self.store_state, self.store_path)
+        self.erp.control("POST", "refresh", json={"source": str(self.erp_state)})
+        for emulator in (self.crm, self.erp):
+            emulator.control("DELETE", "faults")
+        return str(self.crm.control("POST", "refresh", json={"source": str(self.refreshed_crm)})["org_id"])
+
+    def engine(self) -> sa.Engine:
+        """The connection's state store."""
+        return create_store_engine(f"sqlite:///{self.store_path}")
+
+
+def names(*entities: str) -> list[EntityName]:
+    """Entity names as the flows take them."""
+    return [EntityName(e) for e in entities]
+
+
+@pytest.fixture(scope="module")
+def world(crm: RunningEmulator, erp: RunningEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Production synced; the sandbox pair synced; then the Salesforce sandbox refreshed from production."""
+    base = tmp_path_factory.mktemp("refresh")
+    sb_crm = start_emulator("salesforce", base / "sb-crm", "--org-type", "sandbox", "--seed", "demo",
+                            "--api-limit", "1000000")
+    sb_erp = start_emulator("erp", base / "sb-erp", "--account", "1234567_SB1", "--seed", "demo")
+    try:
+        for emulator in (crm, erp):
+            emulator.control("POST", "reset", json={"seed": "demo"})
+            emulator.control("POST", "clock", json={"reset": True})
+        options = ConnectionOptions(entities=ENTITIES)
+        save_connection("prod", crm, erp, base / "prod.sqlite3", options=options)
+        initial_import(connection="prod")
+        full_sync(connection="prod")
+        # Production, after its last sync: an account nobody linked yet, and an order typed in by hand.
+        prod = salesforce(crm)
+        account = prod.Account.create({"Name": "Globex Match Co"})["id"]
+        prod.ERP_Sales_Order__c.create({"Name": "MANUAL-1", "Account__c": account, "Order_Date__c": "2026-11-01"})
+
+        # The sandbox pair: an ERP customer only the sandbox has, and the same name as production's new account.
+        erp_write(erp_client(sb_erp), "customer", [
+            {"externalId": "SB-ONLY-1", "companyName": "Sandbox Only Co"},
+            {"externalId": "SB-GLOBEX", "companyName": "Globex Match Co"},
+        ])
+        store_path = base / "sb.sqlite3"
+        save_connection("sb", sb_crm, sb_erp, store_path, environment="sandbox", options=options,
+                        salesforce=salesforce_block(sb_crm, sandbox=True), lock_lease_seconds=3)
+        initial_import(connection="sb")
+        full_sync(connection="sb")
+
+        # The Salesforce sandbox refresh (from production's data directory), then the saved states.
+        sb_crm.control("POST", "refresh", json={"source": str(crm.data_dir)})
+        state = World(sb_crm, sb_erp, store_path, base / "refreshed-crm.sqlite3", base / "erp.sqlite3",
+                      base / "store.sqlite3")
+        sb_crm.control("POST", "snapshot", json={"path": str(state.refreshed_crm)})
+        sb_erp.control("POST", "snapshot", json={"path": str(state.erp_state)})
+        source, copy = sqlite3.connect(store_path), sqlite3.connect(state.store_state)
+        with source, copy:  # a consistent copy of the store (its WAL folded in)
+            source.backup(copy)
+        source.close()
+        copy.close()
+        yield state
+    finally:
+        sb_crm.stop()
+        sb_erp.stop()
+
+
+def crm_rows(world: World, crm_object: str) -> list[dict[str, Any]]:
+    """Every record of ``crm_object`` in the Salesforce sandbox: id, name and ERP link."""
+    records = salesforce(world.crm).query_all(f"SELECT Id, Name, ERP_Id__c FROM {crm_object}")["records"]
+    return [{"Id": r["Id"], "Name": r["Name"], "link": r["ERP_Id__c"]} for r in records]
+
+
+def erp_links(world: World, record_type: str) -> list[str]:
+    """The externalIds of every ERP sandbox record of ``record_type``."""
+    links: list[str] = []
+    for page in erp_client(world.erp).read_changed_since(record_type, None, fields=["externalId"], page_size=1000):
+        links.extend(str(v) for v in page["externalId"])
+    return links
+
+
+def fingerprint(world: World) -> dict[str, Any]:
+    """The end state, ids left out (re-created transactions get new ones): what each side holds."""
+    crm_side = {o: sorted((r["Name"], r["link"]) for r in crm_rows(world, o)) for o in [*TRANSACTIONS, *REFERENCE,
+                                                                                       *MASTER]}
+    erp_side = {t: sorted(erp_links(world, t)) for t in [*TRANSACTIONS.values(), *REFERENCE.values(), "customer"]}
+    return {"crm": crm_side, "erp": erp_side}
+
+
+@dataclass
+class Outcome:
+    """The uninterrupted procedure's results."""
+
+    org_id: str
+    before: dict[str, list[dict[str, Any]]]
+    rows: list[dict[str, object]]
+    end: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(world: World) -> Outcome:
+    """The whole procedure, run once without interruption, from just after the refresh."""
+    org_id = world.restore()
+    before = {o: crm_rows(world, o) for o in [*TRANSACTIONS, *REFERENCE, *MASTER]}
+    rows = sandbox_refresh(connection="sb", confirm_org_id=org_id)
+    return Outcome(org_id, before, rows, fingerprint(world))
+
+
+def test_the_procedure_leaves_no_duplicates_keeps_reference_data_and_recreates_transactions_once(
+    world: World, uninterrupted: Outcome
+) -> None:
+    before, after = uninterrupted.before, {o: crm_rows(world, o) for o in [*TRANSACTIONS, *REFERENCE, *MASTER]}
+    assert any(r["Name"] == "MANUAL-1" for r in before["ERP_Sales_Order__c"])  # the refresh brought it
+    for crm_object, record_type in {**TRANSACTIONS, **REFERENCE, **MASTER}.items():
+        links = [r["link"] for r in after[crm_object]]
+        assert None not in links, (crm_object, after[crm_object])  # every record coupled
+        assert len(links) == len(set(links)), crm_object  # nothing twice in the CRM
+        erp = erp_links(world, record_type)
+        assert len(erp) == len(set(erp)), record_type  # nothing twice in the ERP
+        if crm_object in TRANSACTIONS:
+            assert sorted(links) == sorted(erp), crm_object  # each ERP transaction once in the CRM
+    for crm_object in TRANSACTIONS:  # re-created: every transaction is a new record
+        assert not {r["Id"] for r in after[crm_object]} & {r["Id"] for r in before[crm_object]}, crm_object
+        assert len(after[crm_object]) > 0
+    for crm_object in REFERENCE:  # kept: the very same records
+        assert sorted(r["Id"] for r in after[crm_object]) == sorted(r["Id"] for r in before[crm_object])
+    accounts = {r["Name"]: r for r in after["Account"]}
+    assert [r["Name"] for r in after["Account"]].count("Globex Match Co") == 1  # coupled by its match key
+    assert accounts["Globex Match Co"]["link"] == "SB-GLOBEX"
+    assert accounts["Sandbox Only Co"]["link"] == "SB-ONLY-1"  # the sandbox's own customer is back
+    before_accounts = {r["Id"] for r in before["Account"]}
+    assert {r["Id"] for r in after["Account"] if r["Name"] != "Sandbox Only Co"} <= before_accounts
+
+    steps = {str(row["step"]).split(". ")[1]: row for row in uninterrupted.rows}
+    assert list(steps) == list(STEPS) and all(row["state"] == "done" for row in steps.values())
+    cleared = steps["clear-subscription-data"]
+    assert cleared["deleted"] == sum(1 for o in TRANSACTIONS for r in before[o] if r["link"])
+    assert cleared["kept"] >= len(before["ERP_Payment_Term__c"]) + len(before["ERP_Location__c"])
+    assert steps["delete-transactions"]["deleted"] == 1  # the order typed in by hand
+    assert steps["resync"]["created"] >= sum(len(after[o]) for o in TRANSACTIONS)
+    assert steps["resync"]["matched"] >= len(before["ERP_Payment_Term__c"]) + len(before["Account"])
+
+    with session_scope(world.engine(), write=False) as session:
+        connection = get_connection(session, "sb")
+        assert (connection.crm_org_id, connection.enabled) == (uninterrupted.org_id, True)
+        refresh = session.exec(select(SandboxRefresh)).one()
+        assert refresh.finished_at is not None and set(refresh.steps) == set(STEPS)
+        assert refresh.saved["watermarks"]  # set aside for audit
+        archived = session.exec(select(Binding).where(Binding.archived.is_(True))).all()
+        assert archived  # the old couplings, kept as history
+        assert session.exec(select(Watermark)).all()  # the resync's own
+    with get_client(sync_client=True) as client:
+        published = {a.key for a in client.read_artifacts(sort=ArtifactSort.CREATED_DESC, limit=100)}
+    assert {f"sandbox-refresh-{step}" for step in STEPS} | {"sandbox-refresh-steps"} <= published
+
+    with pytest.raises(RefreshRefusedError, match="was not refreshed"):  # done: running it again refuses
+        sandbox_refresh(connection="sb", confirm_org_id=uninterrupted.org_id)
+
+
+def test_production_connections_are_refused_before_anything_is_touched(world: World, crm: RunningEmulator) -> None:
+    before = salesforce(crm).query("SELECT COUNT() FROM ERP_Sales_Order__c")["totalSize"]
+    with pytest.raises(RefreshRefusedError, match="production connection"):
+        sandbox_refresh(connection="prod", confirm_org_id="00D000000000001")
+    assert salesforce(crm).query("SELECT COUNT() FROM ERP_Sales_Order__c")["totalSize"] == before
+
+
+def test_a_sandbox_block_pointing_at_production_systems_is_refused(
+    world: World, crm: RunningEmulator, erp: RunningEmulator, tmp_path: Path
+) -> None:
+    save_connection("sb-wrong", crm, erp, tmp_path / "wrong.sqlite3", environment="sandbox",
+                    salesforce=salesforce_block(crm, sandbox=True), erp=erp_block(erp, account_id="1234567_SB1"))
+    with pytest.raises(PairingError, match="pair production with production and sandbox with sandbox"):
+        sandbox_refresh(connection="sb-wrong", confirm_org_id="x")
+
+
+@pytest.mark.parametrize("typed", ["", "00D5g0000000001EAA"], ids=["nothing", "another-org"])
+def test_without_the_org_id_typed_back_nothing_happens(world: World, typed: str) -> None:
+    org_id = world.restore()
+    before = fingerprint(world)
+    with pytest.raises(RefreshRefusedError, match=f"credentials reach org {org_id}"):
+        sandbox_refresh(connection="sb", confirm_org_id=typed)
+    assert fingerprint(world) == before
+    with session_scope(world.engine(), write=False) as session:
+        assert session.exec(select(SandboxRefresh)).all() == []
+        assert get_connection(session, "sb").crm_org_id != org_id
+
+
+def test_the_dry_run_reports_each_step_and_changes_nothing(world: World) -> None:
+    world.restore()
+    before = {o: crm_rows(world, o) for o in [*TRANSACTIONS, *REFERENCE, *MASTER]}
+    erp_before = fingerprint(world)["erp"]
+    with session_scope(world.engine(), write=False) as session:
+        active = len(session.exec(select(Binding).where(Binding.archived.is_(False))).all())
+
+    rows = sandbox_refresh(connection="sb", dry_run=True)  # no confirmation needed
+
+    steps = {str(row["step"]).split(". ")[1]: row for row in rows}
+    assert all(row["state"] == "dry run" for row in steps.values())
+    assert steps["clear-subscription-data"]["deleted"] == sum(1 for o in TRANSACTIONS for r in before[o] if r["link"])
+    assert steps["delete-transactions"]["deleted"] == 1
+    assert steps["resync"]["created"] > 0 and steps["resync"]["matched"] > 0
+    assert {o: crm_rows(world, o) for o in before} == before
+    assert fingerprint(world)["erp"] == erp_before
+    with session_scope(world.engine(), write=False) as session:
+        assert session.exec(select(SandboxRefresh)).all() == []
+        assert len(session.exec(select(Binding).where(Binding.archived.is_(False))).all()) == active
+        assert get_connection(session, "sb").enabled
+
+
+def _recorded_steps(world: World) -> set[str]:
+    with session_scope(world.engine(), write=False) as session:
+        refresh = session.exec(select(SandboxRefresh)).first()
+        return set(refresh.steps) if refresh is not None else set()
+
+
+@pytest.mark.parametrize("step", STEPS[1:])
+def test_killed_in_any_step_a_second_run_finishes_with_the_same_end_state(
+    world: World, uninterrupted: Outcome, step: str
+) -> None:
+    """The flow's process is killed (SIGKILL) once the step before ``step`` is recorded: Salesforce answers
+    slowly, so the process is then inside ``step`` (store-only steps take milliseconds: the kill lands in them
+    or just after). The next run resumes and ends where an uninterrupted run ends."""
+    org_id = world.restore()
+    world.crm.control("POST", "faults", json={"pattern": ".*", "kind": "latency", "latency_ms": 400,
+                                              "probability": 1.0})
+    previous = STEPS[STEPS.index(step) - 1]
+    code = ("from flows.sandbox_refresh import sandbox_refresh; "
+            f"sandbox_refresh(connection='sb', confirm_org_id='{org_id}')")
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while previous not in _recorded_steps(world):
+            assert process.poll() is None, "the flow ended before it could be killed"
+            assert time.monotonic() < deadline, f"the flow never finished {previous}"
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    world.crm.control("DELETE", "faults")
+    assert "resync" not in _recorded_steps(world) or step == "resync"
+
+    sandbox_refresh(connection="sb", confirm_org_id=org_id)  # waits out the dead run's lock (3 s), resumes
+
+    assert fingerprint(world) == uninterrupted.end
+    with session_scope(world.engine(), write=False) as session:
+        refresh = session.exec(select(SandboxRefresh)).one()
+        assert refresh.finished_at is not None and set(refresh.steps) == set(STEPS)
+        assert get_connection(session, "sb").enabled
