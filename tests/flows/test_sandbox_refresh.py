@@ -284,7 +284,7 @@ def test_killed_in_any_step_a_second_run_finishes_with_the_same_end_state(
     slowly, so the process is then inside ``step`` (store-only steps take milliseconds: the kill lands in them
     or just after). The next run resumes and ends where an uninterrupted run ends."""
     org_id = world.restore()
-    world.crm.control("POST", "faults", json={"pattern": ".*", "kind": "latency", "latency_ms": 400,
+    world.crm.control("POST", "faults", json={"pattern": ".*", "kind": "latency", "latency_ms": 200,
                                               "probability": 1.0})
     previous = STEPS[STEPS.index(step) - 1]
     code = ("from flows.sandbox_refresh import sandbox_refresh; "
