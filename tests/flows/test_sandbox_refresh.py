@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import ArtifactSort
@@ -310,3 +311,17 @@ def test_killed_in_any_step_a_second_run_finishes_with_the_same_end_state(
         refresh = session.exec(select(SandboxRefresh)).one()
         assert refresh.finished_at is not None and set(refresh.steps) == set(STEPS)
         assert get_connection(session, "sb").enabled
+
+
+def test_the_emulators_refresh_only_sandboxes_and_give_the_org_a_new_id(
+    world: World, crm: RunningEmulator, erp: RunningEmulator
+) -> None:
+    for production in (crm, erp):
+        with pytest.raises(requests.HTTPError) as refused:
+            production.control("POST", "refresh", json={"source": str(world.refreshed_crm)})
+        assert refused.value.response.status_code == 400 and "only a sandbox" in refused.value.response.text
+    query = "SELECT Id, IsSandbox FROM Organization"
+    before = salesforce(world.crm).query(query)["records"][0]
+    org_id = world.restore()
+    after = salesforce(world.crm).query(query)["records"][0]
+    assert after["Id"] == org_id != before["Id"] and after["IsSandbox"] is True
