@@ -57,6 +57,10 @@ def test_each_deployments_parameters_fit_its_flows_run_form(deployment: dict[str
     properties = schema["properties"]
     assert all(spec.get("description") for spec in properties.values()), properties
     assert properties["connection"]["type"] == "string"
+    if "entities" not in properties and "entity" not in properties:  # the whole connection (sandbox-refresh)
+        assert properties["dry_run"]["type"] == "boolean" and properties["confirm_org_id"]["type"] == "string"
+        validate({"connection": "sb", "confirm_org_id": "00D5g0000000002AAA"}, schema, raise_on_error=True)
+        return
     assert schema["definitions"]["EntityName"]["enum"] == list(load_mapping_set(MAPPINGS_DIR / "default.yaml").entities)
     if "entities" not in properties:  # a flow about one entity (resolve-conflicts)
         validate({"entity": "customer", "keep": "erp"}, schema, raise_on_error=True)
