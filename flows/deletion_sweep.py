@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect import flow, get_run_logger
+from prefect import State, flow, get_run_logger
+from prefect.states import Completed
 
-from flows.orchestration import engine_logs_in_prefect, opened, parallel_jobs, raise_for_failed_jobs
-from flows.parameters import EntityName
+from flows.orchestration import engine_logs_in_prefect, opened, parallel_jobs, run_outcome
+from flows.parameters import ConnectionParameter, EntityName, form_field
 from tandem.store import session_scope
 from tandem.store.runs import last_succeeded_run
 from tandem.store.tables import JobState
@@ -20,8 +21,11 @@ PROCEDURE = "deletion-sweep"
 
 @flow(name=PROCEDURE, task_runner=parallel_jobs())
 def deletion_sweep(
-    connection: str = "demo", days: int = 15, entities: list[EntityName] | None = None, dry_run: bool = False
-) -> list[dict[str, object]]:
+    connection: ConnectionParameter = form_field("Connection"),
+    days: int = form_field("Days back", 15),
+    entities: list[EntityName] | None = form_field("Entities", None),
+    dry_run: bool = form_field("Dry run", False),
+) -> State[list[dict[str, object]]]:
     """Find the records deleted in Salesforce or the ERP and apply each entity's deletion policy.
 
     Reads Salesforce's deleted records (``deleted/``) and the ERP's ``getDeleted`` for the last ``days``.
@@ -31,13 +35,14 @@ def deletion_sweep(
     are swept before what they depend on (contacts before customers). Sweeping twice deletes nothing more.
 
     Args:
-        connection: the name of the Tandem Sync Connection block.
-        days: how far back deletions are read (Salesforce keeps them 15 days).
-        entities: the entities to sweep (all enabled ones when empty).
-        dry_run: report what would be deleted, unlinked or restored; change nothing.
+        connection: The saved Tandem Sync Connection to sweep.
+        days: How far back deletions are read, in days (Salesforce keeps them 15 days).
+        entities: The entities to sweep; leave empty for every entity enabled on the connection.
+        dry_run: Report what would be deleted, unlinked or restored and change nothing.
 
     Returns:
-        One row per entity with its counts and how each side was read (also a table artifact).
+        The final state (Completed, NeedsAttention, Skipped or Failed); its data is one row per entity
+        with its counts and how each side was read (also a table artifact).
 
     Raises:
         JobsFailedError: after the report is published, when an entity's sweep failed.
@@ -47,7 +52,7 @@ def deletion_sweep(
     logger = get_run_logger()
     with engine_logs_in_prefect(), opened(connection, PROCEDURE, entities, dry_run=dry_run, scheduled=True) as run:
         if run is None:
-            return []
+            return Completed(name="Skipped", message="sync is not enabled on the connection: nothing done", data=[])
         context, names = run
         with session_scope(context.store, write=False) as session:
             last = last_succeeded_run(session, context.connection_id, PROCEDURE)
@@ -64,5 +69,4 @@ def deletion_sweep(
                     logger.error("%s failed: %s", name, exc)
                     reports.append(JobReport(entity=name, state=JobState.FAILED, reason=str(exc)))
         rows = publish_report(context, PROCEDURE, reports)
-    raise_for_failed_jobs(reports)
-    return rows
+    return run_outcome(reports, rows)

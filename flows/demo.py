@@ -27,6 +27,8 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
     """Run the demo and print a table of what moved; return the exit code."""
     directory = directory.resolve()
     _prepare_environment(directory)
+    from typing import cast
+
     import pandas as pd
     from pydantic import SecretStr
 
@@ -47,7 +49,7 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
         crm_info, erp_info = crm.info, erp.info
         print(f"  Salesforce: {crm_info['instance_url']}  (CA {crm.ca_cert})")
         print(f"  ERP:        {erp_info['wsdl_url']}  (account {erp_info['account']})")
-        SyncConnection(
+        connection = SyncConnection(
             salesforce=SalesforceCredentials(
                 login_host=crm_info["login_url"], username=crm_info["username"],
                 password=SecretStr(crm_info["password"]), security_token=SecretStr(crm_info["security_token"]),
@@ -60,11 +62,13 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
                 ca_bundle_path=erp.ca_cert,
             ),
             store=StateStore(url=SecretStr(f"sqlite:///{directory / 'state.sqlite3'}")),
-        ).save(CONNECTION, overwrite=True)
+        )
+        connection.save(CONNECTION, overwrite=True)
         print(f"Saved the blocks; connection {CONNECTION!r}. Running the initial import, then a full sync ...",
               flush=True)
-        imported = pd.DataFrame(initial_import(connection=CONNECTION))
-        synced = pd.DataFrame(full_sync(connection=CONNECTION))
+        # Called from Python, a flow returns its final state's data: the rows.
+        imported = pd.DataFrame(cast(list[dict[str, object]], initial_import(connection=connection)))
+        synced = pd.DataFrame(cast(list[dict[str, object]], full_sync(connection=connection)))
     except JobsFailedError as exc:
         print(f"\nThe demo sync did not complete: {exc}")
         print("The run's artifacts in the Prefect UI list the failed records.")

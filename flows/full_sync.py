@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import State, flow
 
 from flows.orchestration import parallel_jobs, run_procedure
-from flows.parameters import EntityName
+from flows.parameters import ConnectionParameter, EntityName, form_field
 
 PROCEDURE = "full-sync"
 
 
 @flow(name=PROCEDURE, task_runner=parallel_jobs())
 def full_sync(
-    connection: str = "demo", entities: list[EntityName] | None = None, dry_run: bool = False
-) -> list[dict[str, object]]:
+    connection: ConnectionParameter = form_field("Connection"),
+    entities: list[EntityName] | None = form_field("Entities", None),
+    dry_run: bool = form_field("Dry run", False),
+) -> State[list[dict[str, object]]]:
     """Sync every enabled entity (or the chosen ones) completely, in dependency order.
 
     Currencies before customers, salespeople before accounts, units before items, price groups
@@ -21,12 +23,13 @@ def full_sync(
     writes are upserts by external id, so running it twice changes nothing the second time.
 
     Args:
-        connection: the name of the Tandem Sync Connection block.
-        entities: the entities to sync (all enabled ones when empty).
-        dry_run: report what would change, write nothing.
+        connection: The saved Tandem Sync Connection to sync.
+        entities: The entities to sync; leave empty for every entity enabled on the connection.
+        dry_run: Report what would change and write nothing.
 
     Returns:
-        One row per entity with its state and counts (also published as a table artifact).
+        The final state: Completed, NeedsAttention (records failed or conflicts held) or Failed; its
+        data is one row per entity with its state and counts (also published as a table artifact).
 
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.

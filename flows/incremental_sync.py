@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import State, flow
 
 from flows.orchestration import parallel_jobs, run_procedure
-from flows.parameters import EntityName
+from flows.parameters import ConnectionParameter, EntityName, form_field
 from tandem.mapping import Direction
 
 PROCEDURE = "incremental-sync"
@@ -13,11 +13,11 @@ PROCEDURE = "incremental-sync"
 
 @flow(name=PROCEDURE, task_runner=parallel_jobs())
 def incremental_sync(
-    connection: str = "demo",
-    direction: Direction = Direction.BOTH,
-    entities: list[EntityName] | None = None,
-    dry_run: bool = False,
-) -> list[dict[str, object]]:
+    connection: ConnectionParameter = form_field("Connection"),
+    direction: Direction = form_field("Direction", Direction.BOTH),
+    entities: list[EntityName] | None = form_field("Entities", None),
+    dry_run: bool = form_field("Dry run", False),
+) -> State[list[dict[str, object]]]:
     """Sync what changed since the last run, in dependency order, in the chosen direction(s).
 
     Each entity reads the records changed on its source side since that side's watermark (Salesforce
@@ -29,14 +29,15 @@ def incremental_sync(
     is left alone.
 
     Args:
-        connection: the name of the Tandem Sync Connection block.
-        direction: ``to_crm`` (ERP changes to Salesforce), ``to_erp`` (Salesforce changes to the ERP) or
-            ``both`` (ERP → CRM first, then CRM → ERP, per entity).
-        entities: the entities to sync (all enabled ones when empty).
-        dry_run: report what would change, write nothing.
+        connection: The saved Tandem Sync Connection to sync.
+        direction: to_crm sends ERP changes to Salesforce, to_erp sends Salesforce changes to the ERP, both
+            does ERP to Salesforce first, then Salesforce to the ERP, per entity.
+        entities: The entities to sync; leave empty for every entity enabled on the connection.
+        dry_run: Report what would change and write nothing.
 
     Returns:
-        One row per entity with its state and counts (also published as a table artifact).
+        The final state: Completed, NeedsAttention (records failed or conflicts held), Skipped (sync is not
+        enabled on the connection) or Failed; its data is one row per entity with its state and counts.
 
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect import flow
+from prefect import State, flow
 
 from flows.orchestration import parallel_jobs, run_procedure
-from flows.parameters import EntityName
+from flows.parameters import ConnectionParameter, EntityName, form_field
 from tandem.mapping import Direction
 
 PROCEDURE = "initial-import"
@@ -15,8 +15,11 @@ PROCEDURE = "initial-import"
 
 @flow(name=PROCEDURE, task_runner=parallel_jobs())
 def initial_import(
-    connection: str = "demo", hours: int = 24, entities: list[EntityName] | None = None, dry_run: bool = False
-) -> list[dict[str, object]]:
+    connection: ConnectionParameter = form_field("Connection"),
+    hours: int = form_field("Hours back", 24),
+    entities: list[EntityName] | None = form_field("Entities", None),
+    dry_run: bool = form_field("Dry run", False),
+) -> State[list[dict[str, object]]]:
     """Bring the CRM's recent records in and record when sync was enabled.
 
     Imports the Salesforce records created or changed in the last ``hours`` into the ERP, coupling
@@ -25,13 +28,14 @@ def initial_import(
     the CRM; for entities marked ``only_new_to_crm`` only those created afterwards travel that way.
 
     Args:
-        connection: the name of the Tandem Sync Connection block.
-        hours: how far back CRM records are imported.
-        entities: the entities to import (all enabled ones when empty).
-        dry_run: report what would change, write nothing.
+        connection: The saved Tandem Sync Connection to import.
+        hours: How far back Salesforce records are imported, in hours.
+        entities: The entities to import; leave empty for every entity enabled on the connection.
+        dry_run: Report what would change and write nothing.
 
     Returns:
-        One row per entity with its state and counts (also published as a table artifact).
+        The final state (Completed, NeedsAttention or Failed); its data is one row per entity with its
+        state and counts (also published as a table artifact).
 
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.

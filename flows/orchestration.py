@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from prefect import get_run_logger, runtime
+from prefect import State, get_run_logger, runtime
 from prefect.logging.handlers import APILogHandler
+from prefect.states import Completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from blocks.connection import SyncConnection
-from flows.parameters import EntityName, selected_entities
+from flows.parameters import EntityName, connection_name, selected_entities
 from tandem.mapping import Direction
 from tandem.store import get_connection_by_id, session_scope
 from tandem.store.locks import connection_lock
@@ -22,8 +24,8 @@ from tandem.store.runs import finish_run
 from tandem.store.tables import JobState, RunState
 from tandem.sync.context import SyncContext
 from tandem.sync.jobs import JobReport
-from tasks.report import advance_progress, publish_report, record_skip, start_progress
-from tasks.setup import open_connection
+from tasks.report import RunProgress, publish_report, record_skip
+from tasks.setup import begin_run, open_connection
 from tasks.sync import sync_entity
 
 
@@ -46,6 +48,10 @@ class JobsFailedError(RuntimeError):
     """Some entity jobs failed or were skipped; the run's report and the state store say which and why."""
 
 
+#: The name of the final state of a run whose jobs all finished but left records failing or conflicts held.
+NEEDS_ATTENTION = "NeedsAttention"
+
+
 def raise_for_failed_jobs(reports: list[JobReport]) -> None:
     """Fail the flow run (after its report is published) when any job did not succeed."""
     bad = [f"{r.entity} {r.state.value}" + (f" ({r.reason})" if r.reason else "") for r in reports
@@ -54,9 +60,30 @@ def raise_for_failed_jobs(reports: list[JobReport]) -> None:
         raise JobsFailedError(f"{len(bad)} of {len(reports)} entity jobs did not succeed: {'; '.join(bad)}")
 
 
+def run_outcome(reports: list[JobReport], rows: list[dict[str, object]]) -> State[list[dict[str, object]]]:
+    """The run's final state, so that the run list alone tells which runs need someone.
+
+    ``Failed`` (by :class:`JobsFailedError`) when a job failed or was skipped; ``Completed`` named
+    ``NeedsAttention`` when every job succeeded but records failed or conflicts are held (the message
+    counts them); plain ``Completed`` otherwise. The state's data is ``rows``, the flow's return value.
+
+    Raises:
+        JobsFailedError: a job failed or was skipped.
+    """
+    raise_for_failed_jobs(reports)
+    failed = sum(report.counts.failed for report in reports)
+    held = sum(report.held_count for report in reports)
+    if not failed and not held:
+        return Completed(data=rows)
+    parts = [f"{count} {what}" for count, what in ((failed, "records failed"), (held, "conflicts held")) if count]
+    entities = sorted({r.entity for r in reports if r.counts.failed or r.held_count})
+    message = f"{' and '.join(parts)} ({', '.join(entities)}): see the run's artifacts and `tandem failures`"
+    return Completed(name=NEEDS_ATTENTION, message=message, data=rows)
+
+
 @contextmanager
 def opened(
-    connection: str,
+    block: SyncConnection,
     procedure: str,
     entities: list[EntityName] | None,
     *,
@@ -64,38 +91,37 @@ def opened(
     enable_sync: bool = False,
     scheduled: bool = False,
 ) -> Iterator[tuple[SyncContext, list[str]] | None]:
-    """Open the connection for a run and hold its lock while the block runs.
+    """Open the connection for a run, take its lock, record the run, and hold the lock while the block runs.
 
-    Yields ``None`` (and ends the run as cancelled) when ``scheduled`` and sync is not enabled on the
-    connection (no initial import yet, or a sandbox refresh in progress): scheduled procedures leave such
-    a connection alone.
+    The run is recorded in the state store only once the lock is held (runs of the connection left
+    ``running`` by a dead process are marked crashed then). Yields ``None`` (and records the run as
+    cancelled) when ``scheduled`` and sync is not enabled on the connection (no initial import yet, or a
+    sandbox refresh in progress): scheduled procedures leave such a connection alone.
     """
-    block = SyncConnection.load_named(connection)
+    name = connection_name(block)
     names = selected_entities(entities, block.enabled_entities())
     holder = str(runtime.flow_run.id)
     context = open_connection(
-        block, name=connection, procedure=procedure, entities=names, dry_run=dry_run,
-        flow_run_id=holder, enable_sync=enable_sync,
+        block, name=name, procedure=procedure, entities=names, dry_run=dry_run, enable_sync=enable_sync,
     )
     lease = timedelta(seconds=block.lock_lease_seconds)
     with connection_lock(context.store, context.connection_id, holder=holder, lease=lease):
+        context = begin_run(context, procedure, names, flow_run_id=holder)
         with session_scope(context.store, write=False) as session:
             enabled = get_connection_by_id(session, context.connection_id).enabled
         if scheduled and not enabled:
-            get_run_logger().warning(
-                "sync is not enabled on connection %s (run the initial import first; a sandbox refresh turns it off "
-                "while it runs): nothing done", connection,
-            )
+            reason = "sync is not enabled on the connection (run the initial import first; a sandbox refresh turns it off)"
+            get_run_logger().warning("%s: %s: nothing done", name, reason)
             if context.run_id is not None:
                 with session_scope(context.store) as session:
-                    finish_run(session, context.run_id, RunState.CANCELLED)
+                    finish_run(session, context.run_id, RunState.CANCELLED, message=reason)
             yield None
             return
         yield context, names
 
 
 def run_procedure(
-    connection: str,
+    connection: SyncConnection,
     procedure: str,
     entities: list[EntityName] | None,
     *,
@@ -104,11 +130,11 @@ def run_procedure(
     lookback: timedelta | None = None,
     from_watermarks: bool = False,
     directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
-) -> list[dict[str, object]]:
+) -> State[list[dict[str, object]]]:
     """The body every sync flow shares: open the connection, hold its lock, run the jobs in order, report.
 
     Args:
-        connection: the Tandem Sync Connection block's name.
+        connection: the Tandem Sync Connection block.
         procedure: the flow's name (runs, artifacts and the state store are labelled with it).
         entities: the entities chosen in the run form (all enabled ones when empty).
         dry_run: report what would change, write nothing.
@@ -119,7 +145,8 @@ def run_procedure(
         directions: the directions the run may move records in.
 
     Returns:
-        One row per entity with its state and counts (also published as a table artifact).
+        The run's final state (see :func:`run_outcome`); its data is one row per entity with its state and
+        counts (also published as a table artifact).
 
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.
@@ -128,15 +155,14 @@ def run_procedure(
         connection, procedure, entities, dry_run=dry_run, enable_sync=enable_sync, scheduled=from_watermarks
     ) as run:
         if run is None:
-            return []
+            return Completed(name="Skipped", message="sync is not enabled on the connection: nothing done", data=[])
         context, names = run
         since = context.started_at - lookback if lookback is not None else None
         reports = run_in_dependency_order(
             context, procedure, names, since=since, from_watermarks=from_watermarks, directions=directions
         )
         rows = publish_report(context, procedure, reports)
-    raise_for_failed_jobs(reports)
-    return rows
+    return run_outcome(reports, rows)
 
 
 def parallel_jobs() -> TaskRunner[Any]:
@@ -156,7 +182,8 @@ def run_in_dependency_order(
     """Run one job per entity, level by level; return the reports in the order the jobs ran."""
     logger = get_run_logger()
     levels = context.mappings.levels(only=entities)
-    progress = start_progress(procedure, len(entities))
+    progress = RunProgress(procedure, len(entities))
+    context = replace(context, on_page=progress.page_done)
     not_done: set[str] = set()
     reports: list[JobReport] = []
     for level in levels:
@@ -179,5 +206,5 @@ def run_in_dependency_order(
                 logger.error("%s failed: %s", name, exc)
                 reports.append(JobReport(entity=name, state=JobState.FAILED, reason=str(exc)))
                 not_done.add(name)
-        advance_progress(progress, len(reports), len(entities))
+        progress.entities_done(len(reports))
     return reports

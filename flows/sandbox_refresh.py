@@ -7,13 +7,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from prefect import flow, get_run_logger, runtime
+from prefect import State, flow, get_run_logger, runtime
 from prefect.artifacts import create_table_artifact
 from pydantic import SecretStr
 
 from blocks.connection import ConnectionOptions, SyncConnection
 from blocks.store import StateStore
-from flows.orchestration import engine_logs_in_prefect, parallel_jobs, raise_for_failed_jobs, run_in_dependency_order
+from flows.orchestration import engine_logs_in_prefect, parallel_jobs, run_in_dependency_order, run_outcome
+from flows.parameters import ConnectionParameter, connection_name, form_field
 from tandem.store.locks import connection_lock
 from tandem.store.tables import JobState
 from tandem.sync.jobs import JobReport
@@ -29,15 +30,17 @@ from tasks.refresh import (
     run_step,
 )
 from tasks.report import count_rows, publish_report
-from tasks.setup import open_connection
+from tasks.setup import begin_run, open_connection
 
 PROCEDURE = "sandbox-refresh"
 
 
 @flow(name=PROCEDURE, task_runner=parallel_jobs())
 def sandbox_refresh(
-    connection: str = "demo", confirm_org_id: str = "", dry_run: bool = False
-) -> list[dict[str, object]]:
+    connection: ConnectionParameter = form_field("Connection"),
+    confirm_org_id: str = form_field("Confirm the new org id", ""),
+    dry_run: bool = form_field("Dry run", False),
+) -> State[list[dict[str, object]]]:
     """Bring a sandbox ↔ sandbox connection back in step after its Salesforce sandbox was refreshed.
 
     The steps, each idempotent (a re-run after any failure resumes the procedure and ends in the same state):
@@ -55,16 +58,18 @@ def sandbox_refresh(
        and re-creating the transactions once; then sync is turned back on.
 
     Args:
-        connection: the name of the Tandem Sync Connection block (a sandbox connection).
-        confirm_org_id: the refreshed sandbox's org id, typed back: required unless ``dry_run``.
-        dry_run: report what each step would delete, keep, match and create; change nothing.
+        connection: The saved Tandem Sync Connection to refresh (a sandbox connection).
+        confirm_org_id: The refreshed sandbox's org id, typed back; required unless this is a dry run.
+        dry_run: Report what each step would delete, keep, match and create, and change nothing.
 
     Returns:
-        One row per step: its state, summary and counts (also the ``sandbox-refresh-steps`` artifact).
+        The final state (Completed, NeedsAttention or Failed); its data is one row per step with its state,
+        summary and counts (also the sandbox-refresh-steps artifact).
     """
     logger = get_run_logger()
-    block = SyncConnection.load_named(connection)
-    check = check_refresh(block, name=connection, confirm_org_id=confirm_org_id, dry_run=dry_run)
+    block = connection
+    name = connection_name(block)
+    check = check_refresh(block, name=name, confirm_org_id=confirm_org_id, dry_run=dry_run)
     holder = str(runtime.flow_run.id)
     store = block.store.get_engine()
     lease = timedelta(seconds=block.lock_lease_seconds)
@@ -86,7 +91,7 @@ def sandbox_refresh(
             publish_step(outcome)
             outcomes.append(outcome)
         saved_block = block.model_copy(update={"options": ConnectionOptions(**state.saved["block_options"])})
-        resync, reports = _resync(saved_block, connection, scope, state, holder)
+        resync, reports = _resync(saved_block, name, scope, state, holder)
         publish_step(resync)
         outcomes.append(resync)
         rows: list[dict[str, object]] = [
@@ -94,9 +99,8 @@ def sandbox_refresh(
             for n, o in enumerate(outcomes, start=1)
         ]
         create_table_artifact(rows, key=f"{PROCEDURE}-steps",
-                              description=f"{PROCEDURE} of {connection} ({'dry run' if dry_run else 'run'})")
-    raise_for_failed_jobs(reports)
-    return rows
+                              description=f"{PROCEDURE} of {name} ({'dry run' if dry_run else 'run'})")
+    return run_outcome(reports, rows)
 
 
 def _checked(check: RefreshCheck, state: RefreshState, dry_run: bool) -> StepOutcome:
@@ -128,7 +132,7 @@ def _resync(
             url = SecretStr(f"sqlite:///{Path(scratch) / 'state.sqlite3'}")
             scratch_block = block.model_copy(update={"store": StateStore(url=url)})
             context = open_connection(scratch_block, name=connection, procedure=PROCEDURE, entities=names,
-                                      dry_run=True, flow_run_id=holder)
+                                      dry_run=True)
             context = replace(context, sync_enabled_at=datetime.fromisoformat(enabled_at) if enabled_at else None)
             reports = run_in_dependency_order(context, PROCEDURE, names)
             context.store.dispose()
@@ -137,8 +141,8 @@ def _resync(
         outcome = StepOutcome("resync", "dry run", "", rows)
         outcome.summary = summary.format(**outcome.totals())
         return outcome, reports
-    context = open_connection(block, name=connection, procedure=PROCEDURE, entities=names, dry_run=False,
-                              flow_run_id=holder)
+    context = open_connection(block, name=connection, procedure=PROCEDURE, entities=names, dry_run=False)
+    context = begin_run(context, PROCEDURE, names, flow_run_id=holder)
     reports = run_in_dependency_order(context, PROCEDURE, names)
     publish_report(context, PROCEDURE, reports)
     succeeded = all(r.state is JobState.SUCCEEDED for r in reports)

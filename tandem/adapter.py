@@ -63,6 +63,11 @@ class DeletedWindow:
     earliest_available: datetime | None = None
 
 
+#: ``page.attrs`` key of a read's pages: how many records the whole read yields, as the system said when the
+#: read started (Salesforce ``totalSize``, SuiteTalk ``totalRecords``); for progress only, never for control.
+READ_TOTAL = "total"
+
+
 class RecordAdapter(Protocol):
     """What the engine needs from a system. Entities are the system's own object or record type names."""
 
@@ -71,7 +76,8 @@ class RecordAdapter(Protocol):
     ) -> Iterator[pd.DataFrame]:
         """Yield pages of records modified at or after ``since`` (all when ``None``), oldest first.
 
-        Every page has an ``id`` column, a ``modified_at`` column (UTC) and the requested fields.
+        Every page has an ``id`` column, a ``modified_at`` column (UTC) and the requested fields; pages may
+        carry ``page.attrs[READ_TOTAL]``, the number of records the read will yield.
         """
         ...
 

@@ -39,3 +39,11 @@ class FatalSyncError(SyncError):
 def is_retryable(exc: BaseException) -> bool:
     """True when ``exc`` is a :class:`RetryableSyncError` (for Prefect's ``retry_condition_fn``)."""
     return isinstance(exc, RetryableSyncError)
+
+
+class CommandError(Exception):
+    """A user's mistake or an unreachable service met by a command: the CLI prints one line and exits 2.
+
+    The message says what is wrong and what to do (``no Tandem Sync Connection block named 'x' on
+    http://...: save it first``); it never holds a secret.
+    """

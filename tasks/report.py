@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import cast
@@ -11,6 +12,7 @@ from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NONE
 
+from tandem.mapping import Direction
 from tandem.store import session_scope
 from tandem.store.runs import finish_run, skip_job
 from tandem.store.tables import JobState
@@ -21,17 +23,51 @@ from tandem.sync.jobs import JobReport
 FAILURES_SHOWN = 50
 
 
-def start_progress(procedure: str, total: int) -> UUID:
-    """Create the run's progress artifact at 0 %."""
-    artifact_id = create_progress_artifact(
-        progress=0.0, key=f"{procedure}-progress", description=f"{procedure}: entities done out of {total}"
-    )
-    return cast(UUID, artifact_id)
+#: How each direction reads in the counts table and the progress line.
+DIRECTION_WORDS = {Direction.TO_CRM: "ERP → Salesforce", Direction.TO_ERP: "Salesforce → ERP"}
 
 
-def advance_progress(artifact_id: UUID, done: int, total: int) -> None:
-    """Move the progress artifact to ``done`` out of ``total`` entities."""
-    update_progress_artifact(artifact_id, progress=100.0 * done / max(total, 1))
+class RunProgress:
+    """The run's progress artifact: it moves with every page synced, not only when an entity finishes.
+
+    The percentage counts finished entities plus the share of the running ones' records done (out of the
+    total their source reported when the read started); the description says which entity is moving
+    which way and how many records it has done. Entity jobs run two at a time, so updates hold a lock.
+    """
+
+    def __init__(self, procedure: str, total_entities: int) -> None:
+        self.total_entities = max(total_entities, 1)
+        self.finished = 0
+        self._running: dict[tuple[str, Direction], tuple[int, int | None]] = {}
+        self._lock = threading.Lock()
+        self.artifact_id = cast(UUID, create_progress_artifact(
+            progress=0.0, key=f"{procedure}-progress",
+            description=f"{procedure}: 0 of {total_entities} entities done",
+        ))
+
+    def page_done(self, entity: str, direction: Direction, records: int, total: int | None) -> None:
+        """Add a synced page of ``entity`` going ``direction`` (a :class:`tandem.sync.context.PageListener`)."""
+        with self._lock:
+            done, known_total = self._running.get((entity, direction), (0, None))
+            done += records
+            known_total = total if total is not None else known_total
+            self._running[(entity, direction)] = (done, known_total)
+            line = f"{entity} {DIRECTION_WORDS[direction]}: {done:,}" + (
+                f" of {known_total:,} records" if known_total else " records")
+            self._update(line)
+
+    def entities_done(self, finished: int) -> None:
+        """``finished`` entities have ended (succeeded, failed or skipped)."""
+        with self._lock:
+            self.finished = finished
+            self._running.clear()
+            self._update(None)
+
+    def _update(self, line: str | None) -> None:
+        share = sum(min(done / total, 1.0) for done, total in self._running.values() if total)
+        percent = 100.0 * min((self.finished + share) / self.total_entities, 1.0)
+        description = f"{self.finished} of {self.total_entities} entities done" + (f"; {line}" if line else "")
+        update_progress_artifact(self.artifact_id, progress=percent, description=description)
 
 
 def record_skip(context: SyncContext, entity: str, reason: str) -> JobReport:
@@ -42,13 +78,22 @@ def record_skip(context: SyncContext, entity: str, reason: str) -> JobReport:
     return JobReport(entity=entity, state=JobState.SKIPPED, reason=reason)
 
 
+def direction_words(directions: Sequence[Direction]) -> str:
+    """Which way a job's records went, in words (``ERP → Salesforce, then Salesforce → ERP``)."""
+    return ", then ".join(DIRECTION_WORDS[d] for d in directions) or "-"
+
+
 def count_rows(reports: Sequence[JobReport]) -> list[dict[str, object]]:
     """One row per entity: its state, its counts, values not synced, and the reason when not succeeded."""
     rows = []
     for report in reports:
-        row: dict[str, object] = {"entity": report.entity, "state": report.state.value, **asdict(report.counts)}
+        row: dict[str, object] = {
+            "entity": report.entity, "direction": direction_words(report.directions), "state": report.state.value,
+            **asdict(report.counts),
+        }
         row["values not synced"] = sum(report.skipped_values.values())
         row["conflicts"] = report.conflict_count
+        row["conflicts held"] = report.held_count
         row.update(report.details)
         row["reason"] = report.reason or ""
         rows.append(row)

@@ -1,7 +1,8 @@
-"""Open a connection for a run: log in to both systems, check the pairing rules, start the run."""
+"""Open a connection for a run: log in to both systems, check the pairing rules; then, under the lock, start the run."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import datetime
@@ -15,11 +16,13 @@ from tandem.adapter import RecordAdapter
 from tandem.errors import SyncError
 from tandem.mapping import MappingSet, check_fields_exist
 from tandem.store import require_id, session_scope, update_connection
-from tandem.store.runs import start_run
+from tandem.store.runs import mark_crashed_runs, start_run
 from tandem.store.types import utc_now
 from tandem.sync.context import SyncContext
 from tandem.sync.pairing import check_environments, register_connection
 from tasks.retry import RETRIES, RETRY_JITTER, backoff, retry_on_transient
+
+log = logging.getLogger("tandem.run")
 
 
 @task(
@@ -33,10 +36,11 @@ def open_connection(
     procedure: str,
     entities: list[str],
     dry_run: bool,
-    flow_run_id: str | None,
     enable_sync: bool = False,
 ) -> SyncContext:
-    """Log in, check production↔production / sandbox↔sandbox and one ERP company per CRM org, start the run.
+    """Log in, check production↔production / sandbox↔sandbox and one ERP company per CRM org.
+
+    The run itself is recorded by :func:`begin_run`, once the connection's lock is held.
 
     Args:
         block: the connection block.
@@ -44,11 +48,10 @@ def open_connection(
         procedure: the flow's name, recorded with the run.
         entities: the entities the run will sync.
         dry_run: report what would change, write nothing (no run is recorded).
-        flow_run_id: the Prefect flow run, recorded with the run.
         enable_sync: record now as the time sync was enabled, unless it already was (initial import).
 
     Returns:
-        The run's context.
+        The run's context (no run recorded yet: ``run_id`` is ``None``).
     """
     started_at = utc_now()
     crm = block.salesforce.get_client()
@@ -75,11 +78,26 @@ def open_connection(
         templates={"task": {"Subject": block.options.activity_subject_template}},
         conflict_policies=block.options.conflict_policies, default_conflict_policy=block.options.conflict_policy,
     )
-    if dry_run:
+    return context
+
+
+def begin_run(context: SyncContext, procedure: str, entities: list[str], *, flow_run_id: str) -> SyncContext:
+    """Record the run in the state store (call it holding the connection's lock); a dry run records nothing.
+
+    Runs of the connection still marked running died without finishing (the lock was free for this one):
+    they are marked crashed first, saying when and by whom they were found.
+
+    Returns:
+        The context with the recorded run's id.
+    """
+    if context.dry_run:
         return context
-    with session_scope(store) as session:
+    with session_scope(context.store) as session:
+        crashed = mark_crashed_runs(session, context.connection_id, found_by=flow_run_id)
         run = start_run(session, context.connection_id, procedure, flow_run_id=flow_run_id, entities=entities)
-        return replace(context, run_id=run.id)
+    for dead in crashed:
+        log.warning("run %s (%s, flow run %s) had crashed: marked crashed", dead.id, dead.procedure, dead.flow_run_id)
+    return replace(context, run_id=run.id)
 
 
 #: What the systems answer for an object or record type they do not have.

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pandas as pd
 from lxml import etree
 
-from tandem.adapter import DeletedRecord, DeletedWindow, WriteResult
+from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
 from tandem.erp import parsing
 from tandem.erp.client import ErpConnection, SoapClient
 from tandem.erp.retry import RetryPolicy
@@ -145,10 +145,13 @@ class ErpAdapter:
         restarts = 0
         result = self._search(entity, watermark, preferences)
         total_pages = int(parsing.text(result, "totalPages") or 0)
+        total_records = int(parsing.text(result, "totalRecords") or 0)
         search_id = parsing.text(result, "searchId")
         index = 1
         while True:
             frame = self._page_frame(result, fields, references)
+            if not restarts:
+                frame.attrs[READ_TOTAL] = total_records
             if skip and len(frame):
                 repeated = frame["id"].isin(skip) & (frame["modified_at"] == pd.Timestamp(watermark))
                 frame = frame[~repeated].reset_index(drop=True)

@@ -25,7 +25,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.format import format_soql
 from simple_salesforce.util import exception_handler
 
-from tandem.adapter import DeletedRecord, DeletedWindow, WriteResult
+from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
 from tandem.errors import FatalSyncError, RetryableSyncError
 from tandem.redaction import redact
 from tandem.salesforce.errors import classify
@@ -130,11 +130,13 @@ class SalesforceAdapter:
         """Call a REST path relative to the data API (``sf.restful``) through :meth:`_call`."""
         return self._call(lambda sf: sf.restful(path, **kwargs))
 
-    def _query_pages(self, soql: str, *, page_size: int) -> Iterator[list[dict[str, Any]]]:
+    def _query_pages(self, soql: str, *, page_size: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
+        """Yield each page's records with the query's ``totalSize``."""
         headers = {"Sforce-Query-Options": f"batchSize={page_size}"}
         result = self._call(lambda sf: sf.query(soql, headers=headers))
+        total = int(result.get("totalSize") or 0)
         while True:
-            yield result["records"]
+            yield result["records"], total
             if result["done"]:
                 return
             result = self._query_more(result["nextRecordsUrl"], headers)
@@ -168,7 +170,7 @@ class SalesforceAdapter:
                 )
             resumed = last_second is not None
             try:
-                for records in self._query_pages(soql, page_size=size):
+                for records, total in self._query_pages(soql, page_size=size):
                     if resumed:
                         records = [r for r in records if r["Id"] not in seen_in_second]
                         if not records:
@@ -179,7 +181,10 @@ class SalesforceAdapter:
                             last_second, seen_in_second = second, set()
                         seen_in_second.add(record["Id"])
                     log.debug("read %d %s records", len(records), entity)
-                    yield records_to_frame(records, fields)
+                    frame = records_to_frame(records, fields)
+                    if not resumed:
+                        frame.attrs[READ_TOTAL] = total
+                    yield frame
                 return
             except FatalSyncError as exc:
                 if exc.code != "INVALID_QUERY_LOCATOR" or last_second is None:
@@ -193,7 +198,7 @@ class SalesforceAdapter:
         frames = []
         for chunk in _chunks(list(dict.fromkeys(keys)), KEYS_PER_QUERY):
             soql = format_soql(f"SELECT {select} FROM {entity} WHERE {key_field} IN {{keys}}", keys=list(chunk))
-            for records in self._query_pages(soql, page_size=self.page_size):
+            for records, _ in self._query_pages(soql, page_size=self.page_size):
                 frames.append(records_to_frame(records, [key_field, *fields]))
         if not frames:
             return records_to_frame([], [key_field, *fields])

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel
 
 from tandem.store.tables import TABLES
+from tandem.store.upgrade import upgrade_store
 
 #: Environment variable naming the state store's database URL.
 URL_ENVIRONMENT_VARIABLE = "TANDEM_STATE_URL"
@@ -107,8 +108,9 @@ def _sqlite_engine(url: sa.URL, *, echo: bool) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the store's tables and indexes that do not exist yet (existing ones are left alone)."""
+    """Create the store's tables and indexes that do not exist yet; bring an older store's tables up to date."""
     SQLModel.metadata.create_all(engine, tables=TABLES)
+    upgrade_store(engine)
 
 
 def drop_schema(engine: Engine) -> None:

@@ -186,7 +186,7 @@ def list_jobs(session: Session, run_id: int) -> list[SyncJob]:
     return list(session.exec(statement).all())
 
 
-def finish_run(session: Session, run_id: int, state: RunState | None = None) -> SyncRun:
+def finish_run(session: Session, run_id: int, state: RunState | None = None, *, message: str | None = None) -> SyncRun:
     """End a run.
 
     Args:
@@ -194,6 +194,7 @@ def finish_run(session: Session, run_id: int, state: RunState | None = None) -> 
         run_id: the run.
         state: the final state; by default ``failed`` when any job failed or never finished,
             else ``succeeded``.
+        message: why it ended so, when that needs saying.
 
     Returns:
         The run.
@@ -212,9 +213,45 @@ def finish_run(session: Session, run_id: int, state: RunState | None = None) -> 
         state = RunState.FAILED if failing.one() else RunState.SUCCEEDED
     run.state = state
     run.finished_at = utc_now()
+    run.message = message
     session.add(run)
     session.flush()
     return run
+
+
+def mark_crashed_runs(session: Session, connection_id: int, *, found_by: str) -> list[SyncRun]:
+    """Mark the connection's runs still ``running`` as ``crashed``: call it while holding the connection's lock.
+
+    A run holds its connection's lock while it works, so one still ``running`` when another run has the
+    lock died without finishing (its process was killed, its machine lost); its lease ran out. Its
+    unfinished jobs are marked failed.
+
+    Args:
+        session: the unit of work (not committed here).
+        connection_id: the connection.
+        found_by: who found them (the Prefect flow run id of the run that holds the lock now).
+
+    Returns:
+        The runs marked, with their message saying when and by whom they were found.
+    """
+    now = utc_now()
+    statement = select(SyncRun).where(_RUNS.c.connection_id == connection_id, _RUNS.c.state == RunState.RUNNING)
+    dead = list(session.exec(statement.execution_options(populate_existing=True)).all())
+    for run in dead:
+        run.state = RunState.CRASHED
+        run.finished_at = now
+        run.message = (
+            f"crashed: its process stopped before the run finished; found at {now:%Y-%m-%d %H:%M:%S} UTC by "
+            f"flow run {found_by}, which then held the connection's lock"
+        )
+        session.add(run)
+        session.exec(
+            sa.update(_JOBS)
+            .where(_JOBS.c.run_id == require_id(run), _JOBS.c.state.in_((JobState.PENDING, JobState.RUNNING)))
+            .values(state=JobState.FAILED, finished_at=now)
+        )
+    session.flush()
+    return dead
 
 
 def get_run(session: Session, run_id: int) -> SyncRun | None:

@@ -60,6 +60,7 @@ class RunState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    CRASHED = "crashed"
 
 
 class JobState(enum.StrEnum):
@@ -188,6 +189,7 @@ class SyncRun(SQLModel, table=True):
         flow_run_id: the Prefect flow run id, when run under Prefect.
         procedure: the procedure's name (``initial-import``, ``full-sync`` ...).
         state: see :class:`RunState`.
+        message: why the run ended as it did, when that needs saying (a crashed run: who found it, when).
     """
 
     __tablename__ = "sync_runs"
@@ -199,6 +201,7 @@ class SyncRun(SQLModel, table=True):
     state: RunState = _enum_field(RunState, "ck_sync_runs_state", RunState.RUNNING)
     started_at: datetime = _utc_field(nullable=False, now_by_default=True)
     finished_at: datetime | None = _utc_field(nullable=True)
+    message: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
 
 
 class SyncJob(SQLModel, table=True):

@@ -36,6 +36,14 @@ class CrmAdapter(RecordAdapter, Protocol):
         ...
 
 
+class PageListener(Protocol):
+    """Told after each page a pass has synced (a run's progress display)."""
+
+    def __call__(self, entity: str, direction: Direction, records: int, total: int | None) -> None:
+        """``records`` more records of ``entity`` went ``direction``; ``total``: the read's size, when known."""
+        ...
+
+
 @dataclass
 class SyncContext:
     """Everything a sync pass needs; built once per flow run.
@@ -54,6 +62,7 @@ class SyncContext:
         templates: per entity, text templates by target field (the activity subject template).
         conflict_policies: per entity, whose change stands when a record changed on both sides.
         default_conflict_policy: the policy of entities without their own.
+        on_page: told after each page read from a source and synced (progress), when set.
     """
 
     connection_id: int
@@ -69,6 +78,7 @@ class SyncContext:
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     conflict_policies: Mapping[str, ConflictPolicy] = field(default_factory=dict)
     default_conflict_policy: ConflictPolicy = ConflictPolicy.HOLD
+    on_page: PageListener | None = None
 
     def conflict_policy(self, entity: str) -> ConflictPolicy:
         """The conflict policy of ``entity``."""

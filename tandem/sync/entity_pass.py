@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from tandem.adapter import WriteResult
+from tandem.adapter import READ_TOTAL, WriteResult
 from tandem.mapper import MappedPage, Mapper
 from tandem.mapping import Direction, Filter, referenced_entities
 from tandem.redaction import redact
@@ -68,6 +68,7 @@ class PassResult:
         conflicts: the first conflicts met (ids, times, policy and outcome); both passes of a two-way
             entity meet the same conflict, it is listed once.
         conflict_keys: the (CRM id, ERP id) of every conflict met.
+        held_keys: those of the conflicts held for a person (policy ``hold``).
         pages: pages read.
     """
 
@@ -76,6 +77,7 @@ class PassResult:
     failures: list[RecordErrorEntry] = field(default_factory=list)
     conflicts: list[ConflictEntry] = field(default_factory=list)
     conflict_keys: set[tuple[str, str]] = field(default_factory=set)
+    held_keys: set[tuple[str, str]] = field(default_factory=set)
     pages: int = 0
 
     @property
@@ -92,6 +94,7 @@ class PassResult:
         new = [c for c in other.conflicts if (c.crm_id, c.erp_id) not in self.conflict_keys]
         self.conflicts.extend(new[: max(0, FAILURE_SAMPLE - len(self.conflicts))])
         self.conflict_keys |= other.conflict_keys
+        self.held_keys |= other.held_keys
         self.pages += other.pages
 
 
@@ -195,6 +198,9 @@ class EntityPass:
         ):
             retry.difference_update(page["id"].astype(str))
             result.absorb(self.run_page(page))
+            if self.context.on_page is not None:
+                total = page.attrs.get(READ_TOTAL)
+                self.context.on_page(self.route.entity.name, self.route.direction, len(page), total)
         if retry:
             log.info("%s %s: trying %d failed records again", self.route.entity.name, self.route.direction.value,
                      len(retry))
@@ -253,6 +259,7 @@ class EntityPass:
         result.failures = plan.errors[:FAILURE_SAMPLE]
         result.conflicts = plan.conflicts[:FAILURE_SAMPLE]
         result.conflict_keys = {(c.crm_id, c.erp_id) for c in plan.conflicts}
+        result.held_keys = {(c.crm_id, c.erp_id) for c in plan.conflicts if c.outcome == HELD}
         return result
 
     def _plan_page(

@@ -30,6 +30,8 @@ class JobReport:
         failures: the first failed records (ids and codes).
         conflicts: the first conflicts (ids, modification times, policy, outcome).
         conflict_count: how many conflicts the job met.
+        held_count: how many of them are held for a person (policy ``hold``).
+        directions: the ways records went (``to_crm``, ``to_erp``), in the order the job ran them.
         details: procedure-specific figures shown beside the counts (the deletion sweep's).
         reason: why the job failed or was skipped.
     """
@@ -41,6 +43,8 @@ class JobReport:
     failures: list[RecordErrorEntry] = field(default_factory=list)
     conflicts: list[ConflictEntry] = field(default_factory=list)
     conflict_count: int = 0
+    held_count: int = 0
+    directions: tuple[Direction, ...] = ()
     details: dict[str, object] = field(default_factory=dict)
     reason: str | None = None
 
@@ -72,11 +76,12 @@ def recorded_job(context: SyncContext, entity_name: str) -> Iterator[RecordedJob
             finish_job(session, job.id, state=JobState.SUCCEEDED, counts=job.counts)
 
 
-def _report(entity_name: str, result: PassResult) -> JobReport:
+def _report(entity_name: str, result: PassResult, directions: tuple[Direction, ...]) -> JobReport:
     return JobReport(
+        directions=directions,
         entity=entity_name, state=JobState.SUCCEEDED, counts=result.counts,
         skipped_values=result.skipped_values, failures=result.failures,
-        conflicts=result.conflicts, conflict_count=result.conflict_count,
+        conflicts=result.conflicts, conflict_count=result.conflict_count, held_count=len(result.held_keys),
     )
 
 
@@ -103,17 +108,17 @@ def run_entity_job(
     """
     entity = context.mappings.entity(entity_name)
     result = PassResult()
+    ran = tuple(direction for direction in directions if entity.direction.includes(direction))
     with recorded_job(context, entity_name) as job:
-        for direction in directions:
-            if entity.direction.includes(direction):
-                route = Route.of(entity, direction)
-                start = since
-                if from_watermarks:
-                    with session_scope(context.store, write=False) as session:
-                        start = get_watermark(session, context.connection_id, entity_name, route.source_side)
-                result.absorb(EntityPass(context, route, job_id=job.id).run(start))
+        for direction in ran:
+            route = Route.of(entity, direction)
+            start = since
+            if from_watermarks:
+                with session_scope(context.store, write=False) as session:
+                    start = get_watermark(session, context.connection_id, entity_name, route.source_side)
+            result.absorb(EntityPass(context, route, job_id=job.id).run(start))
         job.counts = result.counts
-    return _report(entity_name, result)
+    return _report(entity_name, result, ran)
 
 
 def resolve_held_conflicts(context: SyncContext, entity_name: str, keep: Side, record_ids: list[str]) -> JobReport:
@@ -142,4 +147,4 @@ def resolve_held_conflicts(context: SyncContext, entity_name: str, keep: Side, r
     with recorded_job(context, entity_name) as job:
         result = EntityPass(context, Route.of(entity, direction), job_id=job.id, force=True).run_ids(ids)
         job.counts = result.counts
-    return _report(entity_name, result)
+    return _report(entity_name, result, (direction,))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
@@ -165,16 +166,23 @@ def test_the_run_publishes_its_counts_and_progress(
 ) -> None:
     crm, erp = fresh
     save_connection("artifacts", crm, erp, tmp_path / "state.sqlite3")
-    rows = full_sync(connection="artifacts", entities=[EntityName("currency"), EntityName("payment_term")])
+    state = full_sync(connection="artifacts", entities=[EntityName(e) for e in CORE], return_state=True)
+    assert (state.type, state.name) == (StateType.COMPLETED, "Completed")  # a clean run
+    rows = state.result()
     with get_client(sync_client=True) as client:
         published = client.read_artifacts(sort=ArtifactSort.CREATED_DESC, limit=50)
-    counts = [a for a in published if a.key == "full-sync-counts"]
-    progress = [a for a in published if a.key == "full-sync-progress"]
+        counts = [a for a in published if a.key == "full-sync-counts"]
+        progress = [a for a in published if a.key == "full-sync-progress"]
+        latest_progress = max(progress, key=lambda a: a.created)
     latest = max(counts, key=lambda a: a.created)
     table = json.loads(latest.data) if isinstance(latest.data, str) else latest.data
     assert [row["entity"] for row in table] == [row["entity"] for row in rows]
     assert all(set(row) >= {"inserted", "modified", "unchanged", "failed", "coupled"} for row in table)
-    assert max(progress, key=lambda a: a.created).data == 100.0
+    directions = {row["entity"]: row["direction"] for row in table}
+    assert (directions["currency"], directions["customer"]) == (
+        "ERP → Salesforce", "ERP → Salesforce, then Salesforce → ERP")
+    assert latest_progress.data == 100.0
+    assert latest_progress.description == f"{len(CORE)} of {len(CORE)} entities done"
     APILogHandler().flush()
     with get_client(sync_client=True) as client:
         logs = [log.message for log in client.read_logs(limit=200)]
@@ -211,7 +219,11 @@ def test_a_bad_record_fails_alone_with_its_reason_and_no_value_is_kept(
         {"externalId": "GOOD-1", "lastName": "Fine", "email": "fine@example.com"},
     ])
     assert all(r.ok for r in written)
-    rows = by_entity(full_sync(connection="bad", entities=[EntityName(e) for e in CORE]))
+    state = full_sync(connection="bad", entities=[EntityName(e) for e in CORE], return_state=True)
+    # The run list tells this run from a clean one: Completed, named NeedsAttention, with the count.
+    assert (state.type, state.name) == (StateType.COMPLETED, "NeedsAttention")
+    assert state.message is not None and "1 records failed (contact)" in state.message
+    rows = by_entity(state.result())
     assert rows["contact"]["failed"] == 1 and rows["contact"]["state"] == "succeeded"
     sf = salesforce(crm)
     assert sf.query("SELECT COUNT() FROM Contact WHERE ERP_Id__c = 'GOOD-1'")["totalSize"] == 1

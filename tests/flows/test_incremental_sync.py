@@ -222,13 +222,16 @@ def test_runs_of_one_connection_never_interleave(synced: tuple[RunningEmulator, 
             target=lambda: outcome.update(rows=incremental_sync(connection="inc", entities=names("customer")))
         )
         worker.start()
-        time.sleep(4)  # the flow is waiting for the lock: it has started no job
+        time.sleep(4)  # the flow is waiting for the lock: its run is not in the history yet
         with session_scope(engine, write=False) as session:
             last = session.exec(select(SyncRun).order_by(SyncRun.id.desc())).first()  # type: ignore[union-attr]
-            assert last is not None and last.procedure == "incremental-sync"
-            jobs = session.exec(select(SyncJob).where(SyncJob.run_id == last.id)).all()
-            assert [job.started_at for job in jobs] == [None]
+            assert last is not None and last.procedure != "incremental-sync"
         assert salesforce(crm).Account.get(binding.crm_id)["Name"] != "After the lock"
     worker.join(timeout=120)
+    with session_scope(engine, write=False) as session:
+        last = session.exec(select(SyncRun).order_by(SyncRun.id.desc())).first()  # type: ignore[union-attr]
+        assert last is not None and (last.procedure, last.state) == ("incremental-sync", RunState.SUCCEEDED)
+        jobs = session.exec(select(SyncJob).where(SyncJob.run_id == last.id)).all()
+        assert [job.entity for job in jobs] == ["customer"]
     assert by_entity(outcome["rows"])["customer"]["modified"] == 1  # type: ignore[arg-type]
     assert salesforce(crm).Account.get(binding.crm_id)["Name"] == "After the lock"

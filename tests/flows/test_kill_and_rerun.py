@@ -82,4 +82,9 @@ def test_a_run_killed_mid_batch_is_finished_by_the_next_run_without_duplicates(
         ).one()
         runs = session.exec(select(SyncRun).where(SyncRun.procedure == "incremental-sync")).all()
     assert bound == NEW
-    assert sorted(run.state for run in runs) == sorted([RunState.RUNNING, RunState.SUCCEEDED])  # the killed one stays
+    # The next run, once it held the lock, marked the killed one crashed: when, and by which flow run.
+    assert sorted(run.state for run in runs) == sorted([RunState.CRASHED, RunState.SUCCEEDED])
+    [dead] = [run for run in runs if run.state is RunState.CRASHED]
+    [survivor] = [run for run in runs if run.state is RunState.SUCCEEDED]
+    assert dead.finished_at is not None and dead.finished_at <= survivor.started_at
+    assert dead.message and "crashed" in dead.message and str(survivor.flow_run_id) in dead.message

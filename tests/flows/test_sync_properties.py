@@ -32,7 +32,7 @@ from tandem.sync.conflicts import ConflictPolicy
 from tandem.sync.context import SyncContext
 from tandem.sync.deletions import DELETION_WINDOW, sweep_entity
 from tandem.sync.jobs import run_entity_job
-from tasks.setup import open_connection
+from tasks.setup import begin_run, open_connection
 from tests.flows.clients import erp_client, salesforce
 from tests.flows.conftest import erp_block, salesforce_block
 from tests.support.emulator import RunningEmulator
@@ -148,10 +148,11 @@ def _apply(world: World, step: int, op: tuple[Any, ...], run: Any) -> None:
 
 def _runner(block: SyncConnection) -> Any:
     def run(kind: str, direction: str) -> None:
-        context: SyncContext = open_connection.fn(
-            block, name="prop", procedure="deletion-sweep" if kind == "sweep" else "incremental-sync",
-            entities=["customer"], dry_run=False, flow_run_id=None, enable_sync=True,
+        procedure = "deletion-sweep" if kind == "sweep" else "incremental-sync"
+        opened: SyncContext = open_connection.fn(
+            block, name="prop", procedure=procedure, entities=["customer"], dry_run=False, enable_sync=True,
         )
+        context = begin_run(opened, procedure, ["customer"], flow_run_id="property-test")
         state = RunState.FAILED
         try:
             if kind == "sweep":
