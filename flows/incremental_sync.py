@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prefect import State, flow
 
 from flows.orchestration import parallel_jobs, run_procedure
@@ -14,7 +16,7 @@ PROCEDURE = "incremental-sync"
 @flow(name=PROCEDURE, task_runner=parallel_jobs())
 def incremental_sync(
     connection: ConnectionParameter = form_field("Connection"),
-    direction: Direction = form_field("Direction", Direction.BOTH),
+    direction: Literal["to_crm", "to_erp", "both"] = form_field("Direction", "both"),
     entities: list[EntityName] | None = form_field("Entities", None),
     dry_run: bool = form_field("Dry run", False),
 ) -> State[list[dict[str, object]]]:
@@ -42,7 +44,8 @@ def incremental_sync(
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.
     """
-    directions = (Direction.TO_CRM, Direction.TO_ERP) if direction is Direction.BOTH else (direction,)
+    chosen = Direction(direction)  # a Literal, not the enum: the run form keeps its title only for inline choices
+    directions = (Direction.TO_CRM, Direction.TO_ERP) if chosen is Direction.BOTH else (chosen,)
     return run_procedure(
         connection, PROCEDURE, entities, dry_run=dry_run, from_watermarks=True, directions=directions
     )

@@ -110,7 +110,8 @@ def opened(
         with session_scope(context.store, write=False) as session:
             enabled = get_connection_by_id(session, context.connection_id).enabled
         if scheduled and not enabled:
-            reason = "sync is not enabled on the connection (run the initial import first; a sandbox refresh turns it off)"
+            reason = ("sync is not enabled on the connection (run the initial import first; a sandbox refresh "
+                      "turns it off)")
             get_run_logger().warning("%s: %s: nothing done", name, reason)
             if context.run_id is not None:
                 with session_scope(context.store) as session:

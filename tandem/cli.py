@@ -37,6 +37,43 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     schedule = verbs.add_parser("schedule", help="show what syncs when: one row per deployment")
     schedule.add_argument("--json", action="store_true", help="print the rows as JSON")
     schedule.set_defaults(handler=_show_schedule)
+    deploy = verbs.add_parser(
+        "deploy", help="create or update a connection's deployments (its schedules on) on the Prefect server",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Deploy Tandem's deployments (prefect.yaml's templates) for one saved connection: each named\n"
+        "CONNECTION-<template>, with the connection filled in, tagged connection:CONNECTION, and the incremental\n"
+        "syncs and the daily deletion sweep scheduled (the two-way sync stays paused). Running it again updates\n"
+        "them. Needs PREFECT_API_URL and the connection's block saved on that server.\n\n"
+        "example:\n  PREFECT_API_URL=http://127.0.0.1:4200/api tandem deploy --connection acme",
+    )
+    deploy.add_argument("--connection", required=True, help="the Tandem Sync Connection block to deploy for")
+    deploy.add_argument("--pool", default="tandem", help="the process work pool (default: tandem; created if missing)")
+    deploy.add_argument("--start-in", type=int, default=60, metavar="SECONDS",
+                        help="the interval schedules first fire this long after now (default: 60)")
+    deploy.add_argument("--only", action="append", default=[], metavar="TEMPLATE",
+                        help="deploy only this template (repeatable), e.g. --only incremental-erp-to-crm")
+    deploy.add_argument("--print", dest="print_only", action="store_true",
+                        help="print the prefect.yaml it would deploy, deploy nothing")
+    deploy.set_defaults(handler=_deploy)
+    alerts = verbs.add_parser("alerts", help="notify through a Prefect block when a connection's runs fail, crash, "
+                              "need attention or are overdue (Prefect automations)")
+    if argv[:1] == ["alerts"]:  # its options, description (with an example) and handlers: ops/alerts.py
+        importlib.import_module("ops.alerts").add_arguments(alerts)
+    failures = verbs.add_parser(
+        "failures", help="list the records failing now: entity, side, id, error (never field values)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="List every record of a connection whose latest sync attempt failed: its entity, side and id,\n"
+        "the error's code and message (never field values), since when it fails, its last attempt and the run.\n\n"
+        "example:\n  tandem failures --connection acme --entity contact --since 2026-12-01T08:00",
+    )
+    failures.add_argument("--connection", default="demo", help="the Tandem Sync Connection block (default: demo)")
+    failures.add_argument("--entity", help="only this entity's records (an entity of the connection's mapping set)")
+    failures.add_argument("--since", metavar="WHEN",
+                          help="only records that failed at or after this ISO date or time (UTC unless it has an "
+                          "offset): 2026-12-01, 2026-12-01T08:00, 2026-12-01T08:00+01:00")
+    failures.add_argument("--limit", type=int, default=500, help="list at most this many (default: 500)")
+    failures.add_argument("--json", action="store_true", help="print the records as a JSON list of objects")
+    failures.set_defaults(handler=_show_failures)
     chosen = argv[1] if len(argv) > 1 and argv[0] == "emulate" else None
     for name, (module_name, summary) in EMULATORS.items():
         sub = kinds.add_parser(name, help=summary, description=summary)
@@ -45,6 +82,14 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             module.add_arguments(sub)
             sub.set_defaults(handler=module.run)
     return parser
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from ops.deploy import main_deploy
+
+    return main_deploy(
+        args.connection, pool=args.pool, start_in_seconds=args.start_in, only=args.only, print_only=args.print_only
+    )
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -83,6 +128,34 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_failures(args: argparse.Namespace) -> int:
+    from tandem.errors import CommandError
+    from tandem.status.failures import UnknownEntityError, format_table, parse_since
+    from web.sources import failure_source
+
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        raise CommandError(f"--since: {exc}") from None
+    if args.limit < 1:
+        raise CommandError("--limit must be 1 or more")
+    source = failure_source(args.connection)
+    try:
+        found = source.failures(entity=args.entity, since=since, limit=args.limit)
+    except UnknownEntityError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print(json.dumps([record.as_dict() for record in found.records], indent=2))
+        return 0
+    if not found.records:
+        print(f"no failing records on connection {args.connection!r}")
+        return 0
+    print(format_table(found.records))
+    more = " (more fail: raise --limit or narrow with --entity / --since)" if found.truncated else ""
+    print(f"{len(found.records)} failing records{more}")
+    return 0
+
+
 def _show_schedule(args: argparse.Namespace) -> int:
     from web.sources import schedule
 
@@ -91,9 +164,9 @@ def _show_schedule(args: argparse.Namespace) -> int:
         print(json.dumps({"source": origin, "deployments": [row.as_dict() for row in rows]}, indent=2))
         return 0
     print(f"from {origin}")
-    header = ("deployment", "syncs", "direction", "how often", "last run", "next run")
+    header = ("deployment", "connection", "syncs", "direction", "how often", "last run", "next run")
     table = [header] + [
-        (r.deployment, r.syncs, r.direction, r.how_often,
+        (r.deployment, r.connection or "-", r.syncs, r.direction, r.how_often,
          f"{r.last_run_state} {r.last_run_at:%Y-%m-%d %H:%M}" if r.last_run_at else "-",
          f"{r.next_run_at:%Y-%m-%d %H:%M} UTC" if r.next_run_at else "-")
         for r in rows
@@ -101,15 +174,24 @@ def _show_schedule(args: argparse.Namespace) -> int:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    warned = [r for r in rows if r.warning]
+    for r in warned:
+        print(f"warning: {r.deployment}: {r.warning}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``tandem`` command line and return its exit code."""
+    from tandem.errors import CommandError
+
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as exc:
+        print(f"tandem {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

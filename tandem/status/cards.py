@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from tandem.mapping import EntityMapping, MappingSet
+from tandem.status.failures import failures_path
 from tandem.status.links import record_url
 from tandem.store.bindings import UNLINKED
 from tandem.store.tables import Binding, BindingStatus, Connection, Side
@@ -65,6 +66,7 @@ class SyncCard:
         error_code: the error's code (*not synced*).
         error_message: the error's message, without field values (*not synced*).
         rule: the exclusion rule (*excluded*).
+        failures_url: where ``tandem serve`` lists the entity's failing records (*not synced*).
     """
 
     connection: str
@@ -79,6 +81,7 @@ class SyncCard:
     error_code: str | None = None
     error_message: str | None = None
     rule: str | None = None
+    failures_url: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The card as JSON-ready data."""
@@ -166,7 +169,7 @@ class CardSource:
             return card(CardStatus.NOT_SYNCED,
                             detail=f"{binding['error_code']}: {binding['error_message']}", synced_with=partner,
                             last_updated=synced_at, error_code=binding["error_code"],
-                            error_message=binding["error_message"])
+                            error_message=binding["error_message"], failures_url=failures_path(entity.name))
         if status is BindingStatus.SYNCED and partner is not None:
             return card(CardStatus.UP_TO_DATE, detail="in step with its partner",
                             synced_with=partner, last_updated=synced_at)

@@ -2,8 +2,10 @@
 syncs, how often, and its last and next runs.
 
 Rows are made from deployment data in the shape of ``prefect.yaml`` (entrypoint, name, parameters,
-schedules); the last and next runs come from the Prefect server when one is reachable (see
-``web/sources.py``), else the next run is computed from the schedule.
+schedules). With a Prefect server (see ``web/sources.py``) the rows are the server's Tandem deployments and
+the last and next runs are the server's own; a schedule that is on but has no upcoming run, or whose run is
+overdue, gets a warning. Without one the rows come from ``prefect.yaml`` and the next runs are computed
+from the schedules (and the view says so).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class ScheduleRow:
     last_run_state: str | None = None
     last_run_at: datetime | None = None
     next_run_at: datetime | None = None
+    connection: str | None = None
+    warning: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data."""
@@ -80,6 +84,31 @@ def next_run(schedule: dict[str, Any] | None, now: datetime) -> datetime | None:
         return None
     following: datetime = croniter(str(schedule["cron"]), now).get_next(datetime)
     return following
+
+
+#: How late a scheduled run may start before the view warns (a worker polls every few seconds).
+LATE_AFTER = timedelta(minutes=2)
+
+
+def schedule_warning(
+    active: bool, next_run_at: datetime | None, next_run_state: str | None, now: datetime, pool: str | None
+) -> str | None:
+    """What is wrong with a deployment's schedule on the server, in words (``None`` when nothing is).
+
+    Args:
+        active: whether a schedule of the deployment is on.
+        next_run_at: when the server's earliest scheduled run of it is due, if it has one.
+        next_run_state: that run's state name (``Scheduled``, ``Late``).
+        now: the time of the view.
+        pool: the deployment's work pool.
+    """
+    if active and next_run_at is None:
+        return ("the schedule is on but the server has no upcoming run: its scheduler service is not running "
+                "(see the log of `prefect server start`)")
+    if next_run_at is not None and (next_run_state == "Late" or now - next_run_at > LATE_AFTER):
+        return (f"the run due at {next_run_at:%Y-%m-%d %H:%M} UTC has not started: is a worker running for pool "
+                f"{pool or '?'}? (prefect worker start --pool {pool or 'POOL'})")
+    return None
 
 
 def schedule_rows(deployments: list[dict[str, Any]], now: datetime) -> list[ScheduleRow]:

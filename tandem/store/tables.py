@@ -359,7 +359,10 @@ _partial_unique("uq_connections_active_crm_org", _connections, "crm_org_id")
 _partial_unique("uq_bindings_active_crm_id", _bindings, "connection_id", "entity", "crm_id")
 _partial_unique("uq_bindings_active_erp_id", _bindings, "connection_id", "entity", "erp_id")
 sa.Index("ix_bindings_connection_status", _bindings.c.connection_id, _bindings.c.entity, _bindings.c.status)
-sa.Index("ix_record_errors_run", RecordError.__table__.c.run_id)  # type: ignore[attr-defined]
+_errors: sa.Table = RecordError.__table__  # type: ignore[attr-defined]
+sa.Index("ix_record_errors_run", _errors.c.run_id)
+# A record's failure history (tandem failures: since when it fails, its last attempt).
+sa.Index("ix_record_errors_record", _errors.c.entity, _errors.c.record_id, _errors.c.occurred_at)
 
 #: The store's tables, in creation order.
 TABLES: list[sa.Table] = [

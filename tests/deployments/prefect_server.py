@@ -128,8 +128,9 @@ def server_env(home: Path, port: int, **extra: str) -> dict[str, str]:
         PREFECT_SERVER_API_HOST="127.0.0.1",
         PREFECT_SERVER_API_PORT=str(port),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # Deployments with schedules are created, but no scheduled run is started behind the tests' back.
-        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
+        # The scheduler runs as on any server (prefect.yaml's templates are all paused, so deploying them starts
+        # nothing), looping every 2 s instead of 60 so that a connection's schedule fires within the test.
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         DO_NOT_TRACK="1",
     )
     env.update(extra)
@@ -174,13 +175,17 @@ def wait_until_healthy(server: PrefectServer, timeout: float) -> None:
 
 
 @contextmanager
-def prefect_server(directory: Path, timeout: float = 120.0) -> Iterator[PrefectServer]:
-    """``prefect server start`` on a free port with its own home and database under ``directory``."""
+def prefect_server(directory: Path, timeout: float = 120.0, **extra_env: str) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a free port with its own home and database under ``directory``.
+
+    ``extra_env`` are settings of the server process only (``PREFECT_SERVER_SERVICES_...``: which services
+    run and how often they loop), on top of :func:`server_env`'s.
+    """
     home = directory / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = start_background(
-        "server", [str(PREFECT), "server", "start"], directory / "server.log", server_env(home, port)
+        "server", [str(PREFECT), "server", "start"], directory / "server.log", server_env(home, port, **extra_env)
     )
     server = PrefectServer(home=home, port=port, process=process)
     try:

@@ -36,6 +36,7 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling, Completed, Scheduled
 from sqlmodel import select
 
+from flows.initial_import import initial_import
 from tandem.mapping import MAPPINGS_DIR, load_mapping_set
 from tandem.store import create_store_engine, session_scope
 from tandem.store.tables import RunState, SyncRun
@@ -45,8 +46,8 @@ from tests.support.emulator import RunningEmulator
 from web.sources import schedule
 
 POOL = "tandem"
-FULL_SYNC = "full-sync/on-demand"
-INITIAL_IMPORT = "initial-import/on-demand"
+FULL_SYNC = "full-sync/full-sync"
+INITIAL_IMPORT = "initial-import/initial-import"
 CONNECTION = "operator"
 BLOCK_TYPES = [
     "tandem-erp-credentials", "tandem-salesforce-credentials", "tandem-state-store", "tandem-sync-connection",
@@ -101,6 +102,13 @@ def connection(
     store = tmp_path_factory.mktemp("store") / "state.sqlite3"
     save_connection(CONNECTION, crm, erp, store)
     return store
+
+
+def connection_ref() -> dict[str, Any]:
+    """The connection as the run form's block selector sends it: a reference to the saved block."""
+    with client() as prefect:
+        document = prefect.read_block_document_by_name(CONNECTION, block_type_slug="tandem-sync-connection")
+    return {"$ref": {"block_document_id": str(document.id)}}
 
 
 def wait_for_worker(worker: Background, pool: str) -> None:
@@ -195,7 +203,11 @@ def test_deploy_all_creates_both_deployments_with_their_run_forms(server: Prefec
         schema = deployment.parameter_openapi_schema or {}
         properties = schema["properties"]
         # The form: the block's name, the entities as a multi-select of the mapping set's entities, a dry-run switch.
-        assert properties["connection"]["type"] == "string" and properties["connection"]["description"]
+        # The connection: a selector of the saved Tandem Sync Connection blocks, titled in words.
+        connection = properties["connection"]
+        assert connection["$ref"] == "#/definitions/SyncConnection" and connection["title"] == "Connection"
+        assert schema["definitions"]["SyncConnection"]["block_type_slug"] == "tandem-sync-connection"
+        assert properties["dry_run"]["title"] == "Dry run" and "``" not in str(schema["properties"])
         assert properties["dry_run"] == {**properties["dry_run"], "type": "boolean", "default": False}
         choices = properties["entities"]["anyOf"]
         assert {"type": "null"} in choices and properties["entities"]["default"] is None
@@ -215,12 +227,12 @@ def test_the_ui_points_at_the_servers_own_port(server: PrefectServer) -> None:
     assert settings["api_url"] == server.api_url
 
 
-def test_the_server_refuses_an_entity_outside_the_form(server: PrefectServer, deployed: str) -> None:
+def test_the_server_refuses_an_entity_outside_the_form(server: PrefectServer, deployed: str, connection: Path) -> None:
     with client() as prefect:
         deployment = prefect.read_deployment_by_name(FULL_SYNC)
         with pytest.raises(PrefectHTTPStatusError) as refused:
             prefect.create_flow_run_from_deployment(
-                deployment.id, parameters={"connection": CONNECTION, "entities": ["currency", "no_such_entity"]}
+                deployment.id, parameters={"connection": connection_ref(), "entities": ["currency", "no_such_entity"]}
             )
         of_deployment = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]))
         runs = prefect.read_flow_runs(flow_run_filter=of_deployment)
@@ -233,7 +245,7 @@ def test_a_run_started_like_the_ui_run_button_completes_and_its_history_is_on_th
     server: PrefectServer, worker: Background, pool: str, deployed: str, connection: Path
 ) -> None:
     wait_for_worker(worker, pool)
-    parameters: dict[str, Any] = {"connection": CONNECTION, "entities": ["currency", "payment_term"]}
+    parameters: dict[str, Any] = {"connection": connection_ref(), "entities": ["currency", "payment_term"]}
     with client() as prefect:  # what the UI's "Run" button sends: a flow run of the deployment, with the form's values
         deployment = prefect.read_deployment_by_name(FULL_SYNC)
         started = prefect.create_flow_run_from_deployment(deployment.id, parameters=parameters)
@@ -282,24 +294,88 @@ def test_a_run_started_like_the_ui_run_button_completes_and_its_history_is_on_th
     assert [(run.procedure, run.state) for run in recorded] == [("full-sync", RunState.SUCCEEDED)]
 
 
-def test_the_schedule_view_reads_the_prefect_server(server: PrefectServer, deployed: str) -> None:
+def tandem_cli(server: PrefectServer, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """Run ``tandem ARGS`` as an operator's shell would, against this server."""
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "tandem"), *args], cwd=ROOT, env=server.env(), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_the_run(
+    server: PrefectServer, worker: Background, pool: str, connection: Path
+) -> None:
+    # The operator's path: the initial import once, then `tandem deploy --connection NAME`; nothing else.
+    initial_import(connection=CONNECTION)
+    deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "20")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    name = f"incremental-sync/{CONNECTION}-incremental-erp-to-crm"
+    assert f"{CONNECTION}-incremental-erp-to-crm" in deployed.stdout
+    with client() as prefect:
+        deployment = prefect.read_deployment_by_name(name)
+        [schedule] = deployment.schedules
+        assert schedule.active and deployment.tags == ["tandem", "incremental-sync", f"connection:{CONNECTION}"]
+        assert deployment.parameters["connection"] == connection_ref()
+        paused = prefect.read_deployment_by_name(f"incremental-sync/{CONNECTION}-incremental-two-way")
+        assert [s.active for s in paused.schedules] == [False]
+    wait_for_worker(worker, pool)
+    # The scheduler service (not this test) creates the run; the worker picks it up and runs it to the end.
+    deadline = time.monotonic() + RUN_SECONDS
+    of_deployment = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]))
+    finished: FlowRun | None = None
+    while finished is None and time.monotonic() < deadline:
+        with client() as prefect:
+            runs = prefect.read_flow_runs(flow_run_filter=of_deployment)
+        done = [run for run in runs if run.state is not None and run.state.is_final()]
+        finished = done[0] if done else None
+        time.sleep(1)
+    assert finished is not None, (
+        f"no scheduled run of {name} finished in {RUN_SECONDS:.0f} s: "
+        f"{[(run.name, run.state_name, run.expected_start_time) for run in runs]}\n{worker.log_tail()}\n"
+        f"{server.process.log_tail()}"
+    )
+    assert finished.auto_scheduled, "the run was not created by the scheduler"
+    assert finished.infrastructure_pid, "the run was not started by the worker"
+    with client() as prefect:
+        logs = run_logs(prefect, finished.id)
+    assert finished.state_type == StateType.COMPLETED, f"{finished.state_name}: {logs}\n{worker.log_tail()}"
+    assert finished.state_name in ("Completed", "NeedsAttention"), finished.state_name  # it synced: not Skipped
+    engine = create_store_engine(f"sqlite:///{connection}")
+    with session_scope(engine) as session:
+        recorded = session.exec(select(SyncRun).where(SyncRun.flow_run_id == str(finished.id))).all()
+    engine.dispose()
+    assert [run.procedure for run in recorded] == ["incremental-sync"]
+
+    # `tandem schedule` shows the server's real next run of that deployment.
+    shown = tandem_cli(server, "schedule", "--json")
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    rows = {row["deployment"]: row for row in view["deployments"]}
+    assert view["source"] == server.api_url and name in rows, shown.stdout
+    assert (rows[name]["connection"], rows[name]["how_often"]) == (CONNECTION, "every 5 minutes")
+    assert rows[name]["next_run_at"] is not None and rows[name]["warning"] is None, rows[name]
+
+
+def test_the_schedule_view_reads_the_prefect_server(server: PrefectServer, deployed: str, connection: Path) -> None:
     upcoming = (datetime.now(UTC) + timedelta(minutes=3)).replace(microsecond=0)
-    with client() as prefect:  # what the scheduler and a worker leave behind: a finished run and a scheduled one
-        deployment = prefect.read_deployment_by_name("incremental-sync/erp-to-crm")
-        prefect.create_flow_run_from_deployment(deployment.id, state=Completed())
-        prefect.create_flow_run_from_deployment(deployment.id, state=Scheduled(scheduled_time=upcoming))
+    chosen = {"connection": connection_ref()}
+    with client() as prefect:  # what a worker leaves behind (a finished run) and a run scheduled by hand
+        deployment = prefect.read_deployment_by_name("incremental-sync/incremental-erp-to-crm")
+        prefect.create_flow_run_from_deployment(deployment.id, parameters=chosen, state=Completed())
+        prefect.create_flow_run_from_deployment(
+            deployment.id, parameters=chosen, state=Scheduled(scheduled_time=upcoming)
+        )
     rows, origin = schedule()
     assert origin == server.api_url
     by_name = {row.deployment: row for row in rows}
-    erp_to_crm = by_name["incremental-sync/erp-to-crm"]
-    assert (erp_to_crm.how_often, erp_to_crm.direction, erp_to_crm.last_run_state) == (
-        "every 5 minutes", "ERP → Salesforce", "Completed")
-    assert erp_to_crm.next_run_at == upcoming and erp_to_crm.last_run_at is not None
-    assert by_name["incremental-sync/crm-to-erp"].how_often == "every 30 minutes"
-    assert by_name["deletion-sweep/daily"].how_often == "daily at 02:00 UTC"
-    two_way = by_name["incremental-sync/two-way"]
-    assert (two_way.active, two_way.how_often, two_way.next_run_at) == (False, "every 5 minutes (paused)", None)
-    assert by_name["full-sync/on-demand"].how_often == "on demand"
+    # prefect.yaml's own deployments (`prefect deploy --all`): the templates, paused, no connection chosen.
+    erp_to_crm = by_name["incremental-sync/incremental-erp-to-crm"]
+    assert (erp_to_crm.how_often, erp_to_crm.direction, erp_to_crm.last_run_state, erp_to_crm.connection) == (
+        "every 5 minutes (paused)", "ERP → Salesforce", "Completed", None)
+    assert erp_to_crm.next_run_at == upcoming and erp_to_crm.last_run_at is not None and erp_to_crm.warning is None
+    assert by_name["incremental-sync/incremental-crm-to-erp"].how_often == "every 30 minutes (paused)"
+    assert by_name["deletion-sweep/deletion-sweep-daily"].how_often == "daily at 02:00 UTC (paused)"
+    assert by_name["full-sync/full-sync"].how_often == "on demand"
 
     printed = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "python"), "-m", "tandem.cli", "schedule", "--json"],
@@ -307,5 +383,5 @@ def test_the_schedule_view_reads_the_prefect_server(server: PrefectServer, deplo
     )
     shown = json.loads(printed.stdout)
     assert shown["source"] == server.api_url
-    assert {d["deployment"]: d["last_run_state"] for d in shown["deployments"]}["incremental-sync/erp-to-crm"] == (
-        "Completed")
+    last_states = {d["deployment"]: d["last_run_state"] for d in shown["deployments"]}
+    assert last_states["incremental-sync/incremental-erp-to-crm"] == "Completed"

@@ -19,6 +19,10 @@ from tandem.mapping import MAPPINGS_DIR, load_mapping_set
 from tests.deployments.prefect_server import ROOT
 
 SHIPPED = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+#: What the run form's block selector sends for the connection.
+BLOCK_REF = {"$ref": {"block_document_id": "6f489547-77d5-4f26-ac04-c0913c296de2"}}
+#: The other required fields of the flows about one entity.
+ONE_ENTITY_EXTRAS: dict[str, dict[str, Any]] = {"resolve-conflicts": {"keep": "erp"}}
 DEPLOYMENTS: list[dict[str, Any]] = SHIPPED["deployments"]
 
 
@@ -56,43 +60,59 @@ def test_each_deployments_parameters_fit_its_flows_run_form(deployment: dict[str
     validate(deployment.get("parameters") or {}, schema, raise_on_error=True, ignore_required=True)
     properties = schema["properties"]
     assert all(spec.get("description") for spec in properties.values()), properties
-    assert properties["connection"]["type"] == "string"
+    # The run form: word titles, plain-sentence descriptions, the connection a selector of saved blocks.
+    assert all(spec["title"][0].isupper() and "_" not in spec["title"] for spec in properties.values()), properties
+    assert not any("``" in spec["description"] or ":class:" in spec["description"] for spec in properties.values())
+    assert properties["connection"] == {**properties["connection"], "$ref": "#/definitions/SyncConnection"}
+    assert schema["definitions"]["SyncConnection"]["block_type_slug"] == "tandem-sync-connection"
+    assert "connection" in schema["required"] and "connection" not in (deployment.get("parameters") or {})
     if "entities" not in properties and "entity" not in properties:  # the whole connection (sandbox-refresh)
         assert properties["dry_run"]["type"] == "boolean" and properties["confirm_org_id"]["type"] == "string"
-        validate({"connection": "sb", "confirm_org_id": "00D5g0000000002AAA"}, schema, raise_on_error=True)
+        validate({"connection": BLOCK_REF, "confirm_org_id": "00D5g0000000002AAA"}, schema, raise_on_error=True)
         return
     assert schema["definitions"]["EntityName"]["enum"] == list(load_mapping_set(MAPPINGS_DIR / "default.yaml").entities)
-    if "entities" not in properties:  # a flow about one entity (resolve-conflicts)
-        validate({"entity": "customer", "keep": "erp"}, schema, raise_on_error=True)
+    if "entities" not in properties:  # a flow about one entity (resolve-conflicts, retry-records)
+        validate({"connection": BLOCK_REF, "entity": "customer", **ONE_ENTITY_EXTRAS.get(deployment["name"], {})},
+                 schema, raise_on_error=True)
         return
-    validate({"entities": ["currency", "payment_term"]}, schema, raise_on_error=True)
+    validate({"connection": BLOCK_REF, "entities": ["currency", "payment_term"]}, schema, raise_on_error=True)
     with pytest.raises(ValidationError, match="no_such_entity"):
-        validate({"entities": ["currency", "no_such_entity"]}, schema, raise_on_error=True)
+        validate({"connection": BLOCK_REF, "entities": ["currency", "no_such_entity"]}, schema, raise_on_error=True)
     assert properties["dry_run"]["type"] == "boolean" and properties["dry_run"]["default"] is False
     entities = next(choice for choice in properties["entities"]["anyOf"] if choice.get("type") == "array")
     assert entities["items"] == {"$ref": "#/definitions/EntityName"}
 
 
-def _deployment(flow: str, name: str) -> dict[str, Any]:
-    return next(d for d in DEPLOYMENTS if d["entrypoint"].startswith(f"flows/{flow}.py") and d["name"] == name)
+def _deployment(name: str) -> dict[str, Any]:
+    return next(d for d in DEPLOYMENTS if d["name"] == name)
 
 
-def test_incremental_syncs_run_every_5_and_30_minutes_or_both_ways_every_5() -> None:
-    pair = {
-        name: _deployment("incremental_sync", name) for name in ("erp-to-crm", "crm-to-erp", "two-way")
-    }
-    assert [(d["parameters"], d["schedules"]) for d in pair.values()] == [
-        ({"direction": "to_crm"}, [{"interval": 300, "active": True}]),
-        ({"direction": "to_erp"}, [{"interval": 1800, "active": True}]),
-        ({"direction": "both"}, [{"interval": 300, "active": False}]),  # the alternative to the pair: paused
+def test_deployment_names_say_what_they_do() -> None:
+    assert [d["name"] for d in DEPLOYMENTS] == [
+        "full-sync", "initial-import", "incremental-erp-to-crm", "incremental-crm-to-erp", "incremental-two-way",
+        "deletion-sweep-daily", "resolve-conflicts", "sandbox-refresh", "retry-records",
     ]
-    sweep = _deployment("deletion_sweep", "daily")
-    assert sweep["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC", "active": True}]
+
+
+def test_schedules_ship_paused_and_are_switched_on_per_connection() -> None:
+    names = ("incremental-erp-to-crm", "incremental-crm-to-erp", "incremental-two-way")
+    pair = {name: _deployment(name) for name in names}
+    # `prefect deploy --all` on the file starts nothing: every schedule is paused there ...
+    assert [(d["parameters"], d["schedules"]) for d in pair.values()] == [
+        ({"direction": "to_crm"}, [{"interval": 300, "active": False}]),
+        ({"direction": "to_erp"}, [{"interval": 1800, "active": False}]),
+        ({"direction": "both"}, [{"interval": 300, "active": False}]),
+    ]
+    # ... and `tandem deploy --connection NAME` switches these on (the two-way run is the pair's alternative).
+    assert [d["tandem"]["schedules_active"] for d in pair.values()] == [True, True, False]
+    sweep = _deployment("deletion-sweep-daily")
+    assert sweep["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC", "active": False}]
+    assert sweep["tandem"] == {"schedules_active": True}
     for deployment in [*pair.values(), sweep]:
         # a scheduled run that finds the last one still going is cancelled, never queued up behind it
         assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     on_demand = [d for d in DEPLOYMENTS if d not in [*pair.values(), sweep]]
-    assert on_demand and all(d["schedules"] == [] for d in on_demand)
+    assert on_demand and all(d["schedules"] == [] and "tandem" not in d for d in on_demand)
 
 
 def test_the_pull_step_moves_a_run_from_its_temporary_directory_into_the_project(

@@ -71,3 +71,11 @@ def test_an_old_store_is_upgraded_with_its_runs_and_jobs_kept(engine: Engine, ci
         session.execute(sa.text("UPDATE sync_runs SET state = 'exploded'"))
     indexes = {index["name"] for index in sa.inspect(engine).get_indexes("sync_runs")}
     assert "ix_sync_runs_flow_run_id" in indexes
+
+
+def test_an_index_added_since_the_store_was_created_is_created(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX ix_record_errors_record")
+    assert upgrade_store(engine) is True
+    assert "ix_record_errors_record" in {i["name"] for i in sa.inspect(engine).get_indexes("record_errors")}
+    assert upgrade_store(engine) is False
