@@ -55,6 +55,18 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     deploy.add_argument("--print", dest="print_only", action="store_true",
                         help="print the prefect.yaml it would deploy, deploy nothing")
     deploy.set_defaults(handler=_deploy)
+    runs = verbs.add_parser(
+        "runs", help="a connection's recent runs with their state names: which need attention",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="List a connection's latest flow runs from the Prefect server, newest first, with each state's\n"
+        "name and message: Completed, NeedsAttention (records failed or conflicts held), Skipped, Failed,\n"
+        "Crashed (prefect flow-run ls shows only the state type, COMPLETED for NeedsAttention too).\n\n"
+        "example:\n  tandem runs --connection acme --limit 10",
+    )
+    runs.add_argument("--connection", required=True, help="the Tandem Sync Connection whose runs to list")
+    runs.add_argument("--limit", type=int, default=20, help="list at most this many runs (default: 20)")
+    runs.add_argument("--json", action="store_true", help="print the runs as a JSON list of objects")
+    runs.set_defaults(handler=_show_runs)
     alerts = verbs.add_parser("alerts", help="notify through a Prefect block when a connection's runs fail, crash, "
                               "need attention or are overdue (Prefect automations)")
     if argv[:1] == ["alerts"]:  # its options, description (with an example) and handlers: ops/alerts.py
@@ -90,6 +102,12 @@ def _deploy(args: argparse.Namespace) -> int:
     return main_deploy(
         args.connection, pool=args.pool, start_in_seconds=args.start_in, only=args.only, print_only=args.print_only
     )
+
+
+def _show_runs(args: argparse.Namespace) -> int:
+    from ops.runs import main_runs
+
+    return main_runs(args.connection, limit=args.limit, as_json=args.json)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -305,6 +305,11 @@ def tandem_cli(server: PrefectServer, *args: str, timeout: float = 300.0) -> sub
 def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_the_run(
     server: PrefectServer, worker: Background, pool: str, connection: Path
 ) -> None:
+    unknown = tandem_cli(server, "deploy", "--connection", "ghost")
+    assert unknown.returncode == 2 and unknown.stderr.splitlines() == [
+        "tandem deploy: no Tandem Sync Connection block named 'ghost' on this Prefect server: save it first "
+        "(README: Running Tandem on a Prefect server, step 4), or check the name with `prefect block ls`"
+    ], unknown.stderr
     # The operator's path: the initial import once, then `tandem deploy --connection NAME`; nothing else.
     initial_import(connection=CONNECTION)
     deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "20")
@@ -345,6 +350,23 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
         recorded = session.exec(select(SyncRun).where(SyncRun.flow_run_id == str(finished.id))).all()
     engine.dispose()
     assert [run.procedure for run in recorded] == ["incremental-sync"]
+
+    # `tandem runs` tells a run that needs attention from a clean one (prefect flow-run ls shows both COMPLETED).
+    with client() as prefect:
+        full = prefect.read_deployment_by_name(f"full-sync/{CONNECTION}-full-sync")
+        marked = prefect.create_flow_run_from_deployment(full.id, state=Completed(
+            name="NeedsAttention", message="1 records failed (contact): see the run's artifacts"))
+    listed = tandem_cli(server, "runs", "--connection", CONNECTION, "--json")
+    assert listed.returncode == 0, listed.stderr
+    by_id = {row["run_id"]: row for row in json.loads(listed.stdout)}
+    assert (by_id[str(marked.id)]["state"], by_id[str(marked.id)]["needs_attention"]) == ("NeedsAttention", True)
+    assert by_id[str(marked.id)]["deployment"] == f"{CONNECTION}-full-sync"
+    assert by_id[str(finished.id)]["needs_attention"] is (finished.state_name != "Completed")
+    table = tandem_cli(server, "runs", "--connection", CONNECTION).stdout
+    assert "! NeedsAttention" in table and "need attention (!): tandem failures --connection operator" in table
+    ghost = tandem_cli(server, "runs", "--connection", "ghost")
+    assert ghost.returncode == 2 and ghost.stderr.splitlines() == [
+        "tandem runs: connection 'ghost' has no deployments on this Prefect server: tandem deploy --connection ghost"]
 
     # `tandem schedule` shows the server's real next run of that deployment.
     shown = tandem_cli(server, "schedule", "--json")
