@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 
@@ -47,6 +47,60 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ValuePair(_Strict):
+    """One rule of a value map: a CRM value and the ERP value it stands for.
+
+    Written in YAML as ``[crm value, erp value]`` (both ways the field travels) or
+    ``[crm value, erp value, to_crm]`` / ``[..., to_erp]`` (that way only: the ERP's ``_inProgress``
+    becomes Salesforce's In Progress, while In Progress set in Salesforce is not sent to the ERP).
+
+    Attributes:
+        crm: the CRM (picklist) value.
+        erp: the ERP (enum) value.
+        direction: the way this pair travels; ``None`` means every way the field travels.
+    """
+
+    crm: str
+    erp: str
+    direction: Direction | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple):
+            if len(data) not in (2, 3):
+                raise ValueError("a value pair is [crm value, erp value] or [crm value, erp value, direction]")
+            return dict(zip(("crm", "erp", "direction"), data, strict=False))
+        return data
+
+    def travels(self, way: Direction, field_direction: Direction) -> bool:
+        """True when this pair maps values going ``way`` on a field travelling ``field_direction``."""
+        return field_direction.includes(way) and (self.direction or field_direction).includes(way)
+
+
+class NotSynced(_Strict):
+    """Values deliberately kept from the other side, per side (the other side's field is left untouched).
+
+    A plain YAML list is shorthand for ``{crm: [...]}`` (CRM values the ERP must not receive).
+
+    Attributes:
+        crm: CRM values that are not sent to the ERP.
+        erp: ERP values that are not sent to the CRM.
+    """
+
+    crm: list[str] = Field(default_factory=list)
+    erp: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        return {"crm": data} if isinstance(data, list | tuple) else data
+
+    def side(self, side: Literal["crm", "erp"]) -> list[str]:
+        """The values of ``side`` that are not synced."""
+        return self.crm if side == "crm" else self.erp
+
+
 class FieldMap(_Strict):
     """One field pair.
 
@@ -54,9 +108,11 @@ class FieldMap(_Strict):
         crm: the CRM field's API name.
         erp: the ERP field's name (a RecordRef's part as ``field.internalId``/``field.externalId``).
         direction: overrides the entity's direction for this field.
-        values: a value map as ``[crm value, erp value]`` pairs; values not listed are not synced
-            (the target keeps its value and the skip is counted).
-        not_synced: values that are known and deliberately not synced (documentation and validation).
+        values: a value map: ``[crm value, erp value]`` pairs, optionally with a third element
+            ``to_crm``/``to_erp`` for a pair that travels one way only (see :class:`ValuePair`); values
+            not listed are not synced (the target keeps its value and the skip is counted).
+        not_synced: values of each side that are known and deliberately not sent to the other side
+            (see :class:`NotSynced`); stating them lets loading check that every value has a rule.
         only_on_create: written when the target record is created, never on update.
         template: for fields travelling to the CRM, a text with ``{{erp field}}`` placeholders.
         placeholder: the name the template uses for this field's own source value (the Sales
@@ -65,21 +121,37 @@ class FieldMap(_Strict):
             between the systems.
         unresolved: when a reference cannot be translated: ``fail`` the record (default) or
             ``omit`` the field (the target keeps its value; counted as a value not synced).
-        type: how to write the value: ``string``, ``number``, ``boolean``, ``date`` (``YYYY-MM-DD``)
-            or ``datetime`` (ISO 8601, UTC); ``None`` passes it through.
+        type: how to read and write the value: ``string``, ``number``, ``boolean``, ``date``
+            (``YYYY-MM-DD``) or ``datetime`` (ISO 8601, UTC); ``None`` passes it through. Typed values are
+            parsed with explicit formats and checked (see :mod:`tandem.mapper`): one that cannot be read
+            or that the target cannot hold fails its record with a named error.
     """
 
     crm: str
     erp: str
     direction: Direction | None = None
     type: Literal["string", "number", "boolean", "date", "datetime"] | None = None
-    values: list[tuple[str, str]] | None = None
-    not_synced: list[str] = Field(default_factory=list)
+    values: list[ValuePair] | None = None
+    not_synced: NotSynced = Field(default_factory=NotSynced)
     only_on_create: bool = False
     template: str | None = None
     placeholder: str | None = None
     reference: str | list[str] | None = None
     unresolved: Literal["fail", "omit"] = "fail"
+
+    def value_map(self, way: Direction, field_direction: Direction) -> dict[str, str] | None:
+        """Source value -> target value for values travelling ``way`` (``None`` without a value map).
+
+        Args:
+            way: ``Direction.TO_CRM`` (ERP values in, CRM values out) or ``Direction.TO_ERP``.
+            field_direction: the way the field travels (its own direction, else its entity's).
+        """
+        if self.values is None:
+            return None
+        pairs = [p for p in self.values if p.travels(way, field_direction)]
+        if way is Direction.TO_ERP:
+            return {p.crm: p.erp for p in pairs}
+        return {p.erp: p.crm for p in pairs}
 
 
 def referenced_entities(field: FieldMap) -> list[str]:
@@ -301,22 +373,49 @@ def _check_entity(mapping_set: MappingSet, entity: EntityMapping) -> None:
 
 
 def _check_values(here: str, direction: Direction, field: FieldMap) -> None:
+    """Check a field's value map: pairs inside the field's direction, each source value mapped once per
+    way, nothing both mapped and not synced, and every value named has a rule for every way it travels."""
+    not_synced = field.not_synced
     if field.values is None:
-        if field.not_synced:
+        if not_synced.crm or not_synced.erp:
             raise MappingError(f"{here}: not_synced needs a value map ('values')")
         return
-    crm_seen: set[str] = set()
-    erp_seen: set[str] = set()
-    for crm_value, erp_value in field.values:
-        if crm_value in crm_seen:
-            raise MappingError(f"{here}: the value {crm_value!r} is mapped twice")
-        if direction.includes(Direction.TO_CRM) and erp_value in erp_seen:
-            raise MappingError(f"{here}: the value {erp_value!r} is mapped twice (it must map back one way)")
-        crm_seen.add(crm_value)
-        erp_seen.add(erp_value)
-    overlap = crm_seen & set(field.not_synced)
-    if overlap:
-        raise MappingError(f"{here}: {sorted(overlap)} is both mapped and listed as not synced")
+    for pair in field.values:
+        if pair.direction is not None and not direction.includes(pair.direction):
+            raise MappingError(
+                f"{here}: the pair [{pair.crm!r}, {pair.erp!r}] travels {pair.direction.value}, "
+                f"but the field travels {direction.value}"
+            )
+    ways: list[tuple[Direction, Literal["crm", "erp"], str]] = [
+        (Direction.TO_CRM, "erp", " (it must map back one way)"), (Direction.TO_ERP, "crm", ""),
+    ]
+    travelling: dict[Direction, set[str]] = {}
+    for way, source, note in ways:
+        if not direction.includes(way):
+            continue
+        seen = travelling[way] = set()
+        for pair in field.values:
+            if not pair.travels(way, direction):
+                continue
+            value = getattr(pair, source)
+            if value in seen:
+                raise MappingError(f"{here}: the value {value!r} is mapped twice{note}")
+            seen.add(value)
+        overlap = seen & set(not_synced.side(source))
+        if overlap:
+            raise MappingError(f"{here}: {sorted(overlap)} is both mapped and listed as not synced")
+    for way, source, _ in ways:
+        if way not in travelling:
+            continue
+        # A value named for one way only needs a stated rule for this way too.
+        named = {getattr(p, source) for p in field.values}
+        silent = sorted(named - travelling[way] - set(not_synced.side(source)))
+        if silent:
+            side = source.upper()
+            raise MappingError(
+                f"{here}: the {side} value(s) {silent} have no rule for {way.value}: map them that way or "
+                f"list them under not_synced: {{{source}: [...]}}"
+            )
 
 
 def load_mapping_set(path: Path | str) -> MappingSet:
@@ -372,3 +471,57 @@ def check_fields_exist(mapping_set: MappingSet, catalog: Mapping[tuple[str, str]
                 raise MappingError(
                     f"{where}, field {field.crm!r}: unknown ERP field {field.erp!r} on {entity.erp_type}"
                 )
+
+
+#: Per ``(side, object or record type, field)``, the values that system declares (picklists, enums).
+ValueCatalog = Mapping[tuple[str, str, str], AbstractSet[str]]
+
+
+def check_value_rules(mapping_set: MappingSet, catalog: ValueCatalog) -> None:
+    """Check that every value either system can hold in a value-mapped field has a stated rule.
+
+    A value's rule is a pair that maps it (for each way the field travels from its side) or its place
+    under ``not_synced``. An ERP field with declared enum values must have a value map.
+
+    Args:
+        mapping_set: the loaded mappings.
+        catalog: ``{("crm", "Task", "Status"): {"Not Started", ...}, ("erp", "task", "status"): {...}}``:
+            the CRM's picklist values and the ERP's enum values (from each system's describe or schema).
+            A field absent from the catalog declares no values (free text, references).
+
+    Raises:
+        MappingError: naming the file, entity, field and the value without a rule (or that is unknown).
+    """
+    for entity in mapping_set.entities.values():
+        for field in entity.fields:
+            here = f"{mapping_set.source}: entity {entity.name!r}, field {field.crm!r}"
+            direction = entity.field_direction(field)
+            declared = {
+                "crm": catalog.get(("crm", entity.crm_object, field.crm)),
+                "erp": catalog.get(("erp", entity.erp_type, field.erp.split(".")[0])),
+            }
+            if field.values is None:
+                if declared["erp"]:
+                    raise MappingError(f"{here}: the ERP field {field.erp!r} is an enumeration; it needs a value map")
+                continue
+            sides: list[tuple[Literal["crm", "erp"], Direction, str]] = [
+                ("crm", Direction.TO_ERP, f"{entity.crm_object}.{field.crm}"),
+                ("erp", Direction.TO_CRM, f"{entity.erp_type}.{field.erp}"),
+            ]
+            for side, way, name in sides:
+                known = declared[side]
+                if not known:
+                    continue
+                mapped = {getattr(p, side) for p in field.values}
+                skipped = set(field.not_synced.side(side))
+                unknown = sorted((mapped | skipped) - set(known))
+                if unknown:
+                    raise MappingError(f"{here}: {name} has no value(s) {unknown}")
+                travelling = {getattr(p, side) for p in field.values if p.travels(way, direction)}
+                ruled = skipped | (travelling if direction.includes(way) else mapped)
+                missing = sorted(set(known) - ruled)
+                if missing:
+                    raise MappingError(
+                        f"{here}: the {side.upper()} value(s) {missing} of {name} have no rule: map them or "
+                        f"list them under not_synced: {{{side}: [...]}}"
+                    )

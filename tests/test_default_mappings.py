@@ -35,12 +35,14 @@ def test_value_maps_use_real_picklist_and_enum_values(mappings: MappingSet) -> N
             assert crm_field is not None
             erp_name = field.erp.split(".")[0]
             choices = erp[entity.erp_type].by_name[erp_name].choices
-            for crm_value, erp_value in field.values:
-                assert crm_value in crm_field.picklist_values, (entity.name, field.crm, crm_value)
+            for pair in field.values:
+                assert pair.crm in crm_field.picklist_values, (entity.name, field.crm, pair.crm)
                 if choices:
-                    assert erp_value in choices, (entity.name, field.erp, erp_value)
+                    assert pair.erp in choices, (entity.name, field.erp, pair.erp)
                 checked += 1
-            assert set(field.not_synced) <= set(crm_field.picklist_values)
+            assert set(field.not_synced.crm) <= set(crm_field.picklist_values)
+            if choices:
+                assert set(field.not_synced.erp) <= choices
     assert checked >= 20
 
 

@@ -13,7 +13,10 @@ Ref = dict[str, str]
 
 def iso(moment: datetime) -> str:
     """``2024-05-01T10:15:30.123Z``: the dateTime form the emulator writes."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(UTC)
+    # Not strftime("%Y"): it drops the zero padding of years before 1000 ("1-01-01"), which is no xsd:dateTime.
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+            f"{m.microsecond // 1000:03d}Z")
 
 
 def iso_ms(epoch_ms: int) -> str:

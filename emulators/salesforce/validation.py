@@ -19,6 +19,8 @@ from emulators.salesforce.storage_format import format_datetime, parse_datetime
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JAVA_TYPES = {"int": "int", "double": "double", "currency": "double", "percent": "double", "boolean": "boolean",
               "date": "date", "datetime": "datetime"}
+#: The dates a Salesforce field holds ("Minimum and Maximum Dates", SOQL and SOSL reference), as stored text.
+EARLIEST_DATE, LATEST_DATE = "1700-01-01", "4000-12-31"
 TEXT_FIELD_TYPES = frozenset({"string", "textarea", "picklist", "multipicklist", "email", "phone", "url",
                               "id", "reference"})
 
@@ -185,6 +187,8 @@ def check_values(obj: ObjectDef, values: dict[str, Any], *, creating: bool) -> R
             )
         if field.type == "email" and not EMAIL.match(value):
             return RecordError("INVALID_EMAIL_ADDRESS", f"{field.label}: invalid email address: {value}", [name])
+        if field.type in {"date", "datetime"} and not EARLIEST_DATE <= value[:10] <= LATEST_DATE:
+            return RecordError("FIELD_INTEGRITY_EXCEPTION", f"{field.label}: invalid date: {value}", [name])
         if field.type in {"int", "double", "currency", "percent"} and field.precision:
             digits = len(str(int(abs(value))))
             if digits > field.precision - field.scale:

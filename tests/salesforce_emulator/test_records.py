@@ -144,6 +144,9 @@ def test_several_matches_answer_300(sf: Any) -> None:
         ("Contact", {"LastName": "X", "AccountId": "not-an-id"}, "MALFORMED_ID", ["AccountId"]),
         ("Contact", {"LastName": "X", "AccountId": "001000000000000AAA"}, "INVALID_CROSS_REFERENCE_KEY", []),
         ("Contact", {"LastName": "X", "Email": "nope"}, "INVALID_EMAIL_ADDRESS", ["Email"]),
+        # Salesforce holds dates from 1700-01-01 to 4000-12-31 only.
+        ("Task", {"Subject": "X", "ActivityDate": "0001-01-01"}, "FIELD_INTEGRITY_EXCEPTION", ["ActivityDate"]),
+        ("Task", {"Subject": "X", "ActivityDate": "4001-01-01"}, "FIELD_INTEGRITY_EXCEPTION", ["ActivityDate"]),
     ],
 )
 def test_record_errors(sf: Any, obj: str, data: dict[str, Any], code: str, fields: list[str]) -> None:
