@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from typing import Any
@@ -9,20 +10,34 @@ from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from emulators.common.control import CONTROL_PREFIX
 from emulators.common.faults import FaultKind, FaultRule
 from emulators.salesforce import bulk, routes_collections, routes_composite, routes_query, routes_records
 from emulators.salesforce.auth import (
+    BAD_OAUTH_TOKEN,
+    EXPIRED_REFRESH_TOKEN,
+    JWT_BEARER_GRANT,
+    LOGIN_AUDIENCE,
+    REFRESH_TOKEN_GRANT,
     SESSION_EXPIRED_MESSAGE,
+    TEST_AUDIENCE,
+    ConnectedApps,
     LoginFailed,
+    RefreshTokens,
     check_oauth,
     check_password,
+    check_refresh,
+    check_user_for_app,
     oauth_error,
     parse_soap_login,
     soap_fault,
     soap_login_response,
+    token_signature,
+    userinfo,
+    verify_jwt_assertion,
 )
 from emulators.salesforce.errors import NOT_FOUND_MESSAGE, json_response
 from emulators.salesforce.rest import VERSION_PATH, Call, EmulatorState, dispatch, find_route, supported, versions
@@ -32,6 +47,9 @@ log = logging.getLogger("emulators.salesforce")
 ROUTE_MODULES = (routes_records, routes_collections, routes_composite, routes_query, bulk)
 SOAP_LOGIN_PREFIX = "/services/Soap/u/"
 OAUTH_TOKEN = "/services/oauth2/token"  # noqa: S105 - a path, not a secret
+OAUTH_USERINFO = "/services/oauth2/userinfo"
+CONNECTED_APPS_CONTROL = f"{CONTROL_PREFIX}/connected-apps"
+REFRESH_TOKENS_CONTROL = f"{CONTROL_PREFIX}/refresh-tokens"
 UNKNOWN_EXCEPTION_MESSAGE = "An unexpected error occurred. Please include this ErrorId if you contact support: {}"
 
 
@@ -53,6 +71,8 @@ def classify(scope: Scope) -> str:
         return "login.soap"
     if path.rstrip("/") == OAUTH_TOKEN:
         return "oauth.token"
+    if path.rstrip("/") == OAUTH_USERINFO:
+        return "oauth.userinfo"
     if path.rstrip("/") == "/services/data":
         return "versions"
     match = VERSION_PATH.match(path)
@@ -83,8 +103,11 @@ def fault_response(rule: FaultRule, scope: Scope) -> Response:
 class SalesforceApp:
     """The ASGI application (wrap it in ``EmulatorMiddleware``)."""
 
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, apps: ConnectedApps | None = None,
+                 refresh_tokens: RefreshTokens | None = None) -> None:
         self.state = state
+        self.apps = apps if apps is not None else ConnectedApps(state.credentials)
+        self.refresh_tokens = refresh_tokens if refresh_tokens is not None else RefreshTokens()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request; any unexpected failure becomes ``UNKNOWN_EXCEPTION`` (logged here)."""
@@ -103,6 +126,8 @@ class SalesforceApp:
             return await self.soap_login(request)
         if path.rstrip("/") == OAUTH_TOKEN and request.method == "POST":
             return await self.oauth_token(request)
+        if path.rstrip("/") == OAUTH_USERINFO and request.method in {"GET", "POST"}:
+            return await self.userinfo(request)
         if path.rstrip("/") == "/services/data" and request.method == "GET":
             return json_response(versions())
         match = VERSION_PATH.match(path)
@@ -153,10 +178,15 @@ class SalesforceApp:
         return Response(body, 200, media_type="text/xml; charset=utf-8")
 
     async def oauth_token(self, request: Request) -> Response:
-        """OAuth 2.0 token endpoint: password and client_credentials grants."""
+        """OAuth 2.0 token endpoint: password, client_credentials, JWT bearer and refresh_token grants."""
         state = self.state
         form: dict[str, Any] = dict(parse_qsl((await request.body()).decode("utf-8", "replace"),
                                               keep_blank_values=True))
+        grant = form.get("grant_type")
+        if grant == JWT_BEARER_GRANT:
+            return await self.jwt_bearer(form)
+        if grant == REFRESH_TOKEN_GRANT:
+            return await self.refresh(form, request.headers.get("authorization", ""))
         try:
             check_oauth(form, state.credentials, request.headers.get("authorization", ""))
         except LoginFailed as exc:
@@ -172,6 +202,140 @@ class SalesforceApp:
             "issued_at": str(issued),
             "signature": secrets.token_urlsafe(32),
         })
+
+
+    def audiences(self) -> set[str]:
+        """The ``aud`` values a JWT bearer assertion may name: the login host of the org's kind, or
+        the org's own URL (its My Domain)."""
+        return {TEST_AUDIENCE if self.state.is_sandbox else LOGIN_AUDIENCE, self.state.base_url.rstrip("/")}
+
+    def identity_url(self, user_id: str) -> str:
+        """The identity URL of ``user_id`` (a token response's ``id``)."""
+        return f"{self.state.base_url}/id/{self.state.store.org_id}/{user_id}"
+
+    async def jwt_bearer(self, form: dict[str, Any]) -> Response:
+        """The JWT bearer grant: verify the assertion, find its user, open a session (no refresh token)."""
+        state = self.state
+        try:
+            app, username = verify_jwt_assertion(str(form.get("assertion", "")), self.apps, now=state.clock.now(),
+                                                 audiences=self.audiences())
+            users = await run_in_threadpool(state.store.find_by_external_id, "User", "Username", username)
+            user = check_user_for_app(app, users[0] if users else None)
+        except LoginFailed as exc:
+            return json_response(oauth_error(exc.code, exc.message), 400)
+        session = state.sessions.open(str(user["Id"]))
+        return json_response({
+            "access_token": session.token, "scope": app.scope, "instance_url": state.base_url,
+            "id": self.identity_url(session.user_id), "token_type": "Bearer",
+        })
+
+    async def refresh(self, form: dict[str, Any], authorization: str) -> Response:
+        """The refresh_token grant: a new access token for the user and app the refresh token stands for."""
+        state = self.state
+        try:
+            grant = check_refresh(form, self.apps, self.refresh_tokens, authorization)
+            user = await run_in_threadpool(state.store.user, grant.user_id)
+            if user is None or not user.get("IsActive", True):
+                raise LoginFailed("invalid_grant", EXPIRED_REFRESH_TOKEN)
+        except LoginFailed as exc:
+            return json_response(oauth_error(exc.code, exc.message), 400)
+        app = self.apps.get(grant.client_id)
+        session = state.sessions.open(grant.user_id)
+        issued = str(int(state.clock.now().timestamp() * 1000))
+        identity = self.identity_url(grant.user_id)
+        return json_response({
+            "access_token": session.token,
+            "signature": token_signature(app.consumer_secret if app else None, identity, issued),
+            "scope": f"refresh_token {app.scope if app else 'api'}", "instance_url": state.base_url,
+            "id": identity, "token_type": "Bearer", "issued_at": issued,
+        })
+
+    async def userinfo(self, request: Request) -> Response:
+        """``/services/oauth2/userinfo``: the OpenID Connect claims of the token's user, or 403 ``Bad_OAuth_Token``."""
+        state = self.state
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() in {"bearer", "oauth"} else ""
+        if not token:
+            params = dict(parse_qsl(request.url.query))
+            if request.method == "POST":
+                params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            token = params.get("access_token") or params.get("oauth_token") or ""
+        session = state.sessions.check(token) if token else None
+        user = await run_in_threadpool(state.store.user, session.user_id) if session else None
+        if user is None:
+            return PlainTextResponse(BAD_OAUTH_TOKEN, 403)
+        return json_response(userinfo(user, base_url=state.base_url, org_id=state.store.org_id))
+
+
+class OAuthControls:
+    """Test controls for the OAuth side, in front of ``EmulatorMiddleware``.
+
+    ``POST /__emulator/connected-apps`` ``{"certificate": PEM, "consumer_key"?, "consumer_secret"?,
+    "preauthorized_users"?}`` uploads a connected app's certificate (the JWT bearer flow);
+    ``GET`` lists the apps, ``DELETE`` goes back to the demo app without a certificate.
+    ``POST /__emulator/refresh-tokens`` ``{"client_id"?, "username"?}`` issues a refresh token as the
+    web-server flow would once that user approved the app. Every other request goes to ``app``.
+    """
+
+    def __init__(self, app: ASGIApp, salesforce: SalesforceApp) -> None:
+        self.app = app
+        self.salesforce = salesforce
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a control request or pass the call on."""
+        if scope["type"] != "http" or scope["path"].rstrip("/") not in {CONNECTED_APPS_CONTROL, REFRESH_TOKENS_CONTROL}:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            raw = await request.body()
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            if scope["path"].rstrip("/") == CONNECTED_APPS_CONTROL:
+                response = self.connected_apps(request.method, body)
+            else:
+                response = await self.refresh_token(request.method, body)
+        except ValueError as exc:
+            response = JSONResponse({"error": str(exc)}, status_code=400)
+        await response(scope, receive, send)
+
+    def connected_apps(self, method: str, body: dict[str, Any]) -> Response:
+        """Register, list or clear connected apps."""
+        apps = self.salesforce.apps
+        if method == "POST":
+            certificate = body.get("certificate")
+            if not isinstance(certificate, str):
+                raise ValueError("give the app's PEM certificate as {'certificate': '-----BEGIN CERTIFICATE-----...'}")
+            users = body.get("preauthorized_users")
+            if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
+                raise ValueError("'preauthorized_users' must be a list of usernames")
+            secret = body.get("consumer_secret")
+            app = apps.register(str(body.get("consumer_key") or apps.credentials.client_id), certificate,
+                                consumer_secret=str(secret) if secret is not None else None, preauthorized=users)
+            return JSONResponse(next(a for a in apps.describe() if a["consumer_key"] == app.consumer_key), 201)
+        if method == "DELETE":
+            apps.clear()
+        elif method != "GET":
+            return JSONResponse({"error": "use GET, POST or DELETE"}, status_code=405)
+        return JSONResponse({"connected_apps": apps.describe()})
+
+    async def refresh_token(self, method: str, body: dict[str, Any]) -> Response:
+        """Issue a refresh token for a user and connected app."""
+        if method != "POST":
+            return JSONResponse({"error": "use POST"}, status_code=405)
+        state = self.salesforce.state
+        client_id = str(body.get("client_id") or state.credentials.client_id)
+        if self.salesforce.apps.get(client_id) is None:
+            raise ValueError(f"no connected app with consumer key {client_id!r}")
+        username = str(body.get("username") or state.credentials.username)
+        users = await run_in_threadpool(state.store.find_by_external_id, "User", "Username", username)
+        if not users:
+            raise ValueError(f"no user {username!r} in the org")
+        user_id = str(users[0]["Id"])
+        token = self.salesforce.refresh_tokens.mint(client_id, user_id)
+        return JSONResponse({"refresh_token": token, "client_id": client_id, "user_id": user_id,
+                             "instance_url": state.base_url}, status_code=201)
 
 
 def _is_version(text: str) -> bool:

@@ -13,8 +13,8 @@ from emulators.common.control import EmulatorControls, EmulatorMiddleware
 from emulators.common.faults import FaultInjector
 from emulators.common.server import bind_socket, serve
 from emulators.common.tls import ensure_certificates
-from emulators.salesforce.app import SalesforceApp, classify, fault_response
-from emulators.salesforce.auth import DEMO_CREDENTIALS, SessionStore
+from emulators.salesforce.app import OAuthControls, SalesforceApp, classify, fault_response
+from emulators.salesforce.auth import DEMO_CREDENTIALS, ConnectedApps, RefreshTokens, SessionStore
 from emulators.salesforce.bulk_jobs import registry_for
 from emulators.salesforce.cursors import QueryCursors
 from emulators.salesforce.limits import DEVELOPER_EDITION_DAILY_REQUESTS, ApiLimit
@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="daily API requests allowed, on a rolling 24 hours (default 15000, Developer Edition)")
     parser.add_argument("--session-seconds", type=int, default=DEFAULT_SESSION_SECONDS,
                         help="a session expires after this many seconds without use (default 7200)")
+    parser.add_argument("--connected-app-cert", type=Path, default=None, metavar="PEM",
+                        help="upload this X.509 certificate to the demo connected app, enabling the JWT bearer "
+                             "flow for the integration user (also: POST /__emulator/connected-apps)")
 
 
 def build_state(data_dir: Path, *, base_url: str, is_sandbox: bool, api_limit: int, session_seconds: int,
@@ -50,7 +53,8 @@ def build_state(data_dir: Path, *, base_url: str, is_sandbox: bool, api_limit: i
     )
 
 
-def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector) -> EmulatorControls:
+def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector,
+              refresh_tokens: RefreshTokens | None = None) -> EmulatorControls:
     def seed(name: str) -> dict[str, Any]:
         if name == "demo":
             return {"seed": name, "counts": load_demo(state.store)}
@@ -75,6 +79,8 @@ def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector)
         where = Path(source)
         result = state.store.refresh_from(where / DATABASE if where.is_dir() else where, objects)
         state.sessions.clear()  # a refresh logs everyone out
+        if refresh_tokens is not None:
+            refresh_tokens.clear()  # and revokes the refresh tokens issued in the old org
         state.sessions.org_id = state.store.org_id
         state.cursors.clear()
         registry_for(state.store).clear()
@@ -114,8 +120,13 @@ def run(args: argparse.Namespace) -> int:
         "org_id": state.store.org_id, "user_id": state.store.integration_user_id, "is_sandbox": state.is_sandbox,
         "api_version": API_VERSION, "port": port,
     }
-    controls = _controls(state, info, faults)
-    app = EmulatorMiddleware(SalesforceApp(state), controls, classify, fault_response)
+    apps, refresh_tokens = ConnectedApps(state.credentials), RefreshTokens()
+    if args.connected_app_cert is not None:
+        apps.register(creds.client_id, args.connected_app_cert.read_text())
+    info["jwt_bearer"] = args.connected_app_cert is not None
+    controls = _controls(state, info, faults, refresh_tokens)
+    salesforce = SalesforceApp(state, apps, refresh_tokens)
+    app = OAuthControls(EmulatorMiddleware(salesforce, controls, classify, fault_response), salesforce)
     print(f"Salesforce emulator listening on {base_url}", flush=True)
     print(f"  CA certificate: {tls.ca_cert}", flush=True)
     print(f"  instance URL:   {base_url}  (org {state.store.org_id}, {args.org_type})", flush=True)
