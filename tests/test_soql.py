@@ -74,9 +74,11 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
     bob = o.insert("bob", "User", Username="bob@example.com", LastName="Bob", Alias="b",
                    Email="bob@example.com", IsActive=False)
     acme = o.insert("acme", "Account", Name="Acme", OwnerId=alice, AnnualRevenue=1000.5, NumberOfEmployees=10,
-                    Industry="Technology", Description="50% off_now")
+                    Industry="Technology", Description="50% off_now",
+                    BillingStreet="50% off_now")
     beta = o.insert("beta", "Account", created=NOW - timedelta(days=1), Name="beta corp", OwnerId=bob,
-                    NumberOfEmployees=None, Description="50 percent offnow", ParentId=acme)
+                    NumberOfEmployees=None, Description="50 percent offnow", BillingStreet="50 percent offnow",
+                    ParentId=acme)
     o.insert("gamma", "Account", created=NOW - timedelta(days=10), Name="Gamma", NumberOfEmployees=300,
              IsDeleted=True)
     o.insert("delta", "Account", created=NOW - timedelta(days=40), Name="delta", OwnerId=alice,
@@ -171,9 +173,9 @@ def test_fields_functions_expand_to_the_objects_fields(org: Org) -> None:
     ("Name LIKE '%X_ CORP'", []),
     ("Name LIKE '%E__ CORP'", ["beta"]),
     ("Name LIKE '_elta'", ["delta"]),
-    ("Description LIKE '50\\% off\\_now'", ["acme"]),
-    ("Description LIKE '50%off%now'", ["acme", "beta"]),
-    ("Description LIKE '50 %'", ["beta"]),
+    ("BillingStreet LIKE '50\\% off\\_now'", ["acme"]),
+    ("BillingStreet LIKE '50%off%now'", ["acme", "beta"]),
+    ("BillingStreet LIKE '50 %'", ["beta"]),
     ("NumberOfEmployees > 5", ["acme"]),
     ("NumberOfEmployees < 0", ["delta"]),
     ("NumberOfEmployees >= -5", ["acme", "delta"]),
@@ -456,7 +458,8 @@ def test_fuzz_only_soql_errors(soql: str) -> None:
 def test_queries_built_with_format_soql(org: Org) -> None:
     from simple_salesforce import format_soql
 
-    soql = format_soql("SELECT Id FROM Account WHERE CreatedDate >= {} AND Name IN {} AND Description LIKE '{:like}%'",
+    soql = format_soql("SELECT Id FROM Account WHERE CreatedDate >= {} AND Name IN {} "
+                       "AND BillingStreet LIKE '{:like}%'",
                        NOW - timedelta(hours=1), ["ACME", "delta"], "50% off_")
     assert org.keys(soql) == ["acme"]
     assert org.keys(format_soql("SELECT Id FROM Contact WHERE Title = {}", "It's \\ here\nnow")) == ["jones"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -41,6 +42,7 @@ from emulators.salesforce.auth import (
 )
 from emulators.salesforce.errors import NOT_FOUND_MESSAGE, json_response
 from emulators.salesforce.rest import VERSION_PATH, Call, EmulatorState, dispatch, find_route, supported, versions
+from emulators.salesforce.wire import decode_body, size_response, size_violation
 
 log = logging.getLogger("emulators.salesforce")
 
@@ -51,6 +53,11 @@ OAUTH_USERINFO = "/services/oauth2/userinfo"
 CONNECTED_APPS_CONTROL = f"{CONTROL_PREFIX}/connected-apps"
 REFRESH_TOKENS_CONTROL = f"{CONTROL_PREFIX}/refresh-tokens"
 UNKNOWN_EXCEPTION_MESSAGE = "An unexpected error occurred. Please include this ErrorId if you contact support: {}"
+
+
+#: Injected faults whose code Salesforce answers with a client error: its status and message (so a test
+#: can make, say, a ``queryMore`` find its cursor closed).
+CLIENT_ERROR_FAULTS = {"INVALID_QUERY_LOCATOR": (400, "invalid query locator")}
 
 
 def _error_id() -> str:
@@ -64,7 +71,14 @@ def unknown_exception(status: int = 500) -> Response:
 
 
 def classify(scope: Scope) -> str:
-    """The stable endpoint name of a request, for the counters and fault rules."""
+    """The stable endpoint name of a request, for the counters and fault rules.
+
+    A request over Salesforce's URI and header size limit is ``uri.tooLong`` or ``headers.tooLarge``
+    (the counters show every refused one).
+    """
+    violation = size_violation(scope)
+    if violation is not None:
+        return violation
     path: str = scope["path"]
     method: str = scope["method"]
     if path.startswith(SOAP_LOGIN_PREFIX):
@@ -95,6 +109,9 @@ def fault_response(rule: FaultRule, scope: Scope) -> Response:
     if rule.kind is FaultKind.HTTP_429:
         return json_response([{"errorCode": rule.code or "REQUEST_LIMIT_EXCEEDED",
                                "message": "ConcurrentPerOrgLongTxn Limit exceeded."}], 429)
+    if rule.code in CLIENT_ERROR_FAULTS:
+        status, message = CLIENT_ERROR_FAULTS[rule.code]
+        return json_response([{"errorCode": rule.code, "message": message}], status)
     if rule.code:
         return json_response([{"errorCode": rule.code, "message": "injected fault"}], 500)
     return unknown_exception(500)
@@ -110,7 +127,14 @@ class SalesforceApp:
         self.refresh_tokens = refresh_tokens if refresh_tokens is not None else RefreshTokens()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one request; any unexpected failure becomes ``UNKNOWN_EXCEPTION`` (logged here)."""
+        """Answer one request; any unexpected failure becomes ``UNKNOWN_EXCEPTION`` (logged here).
+
+        A request whose URI and headers pass Salesforce's 16,384-byte limit answers 414 or 431 first.
+        """
+        violation = size_violation(scope)
+        if violation is not None:
+            await size_response(violation)(scope, receive, send)
+            return
         request = Request(scope, receive)
         try:
             response = await self.handle(request)
@@ -147,9 +171,14 @@ class SalesforceApp:
         if not state.limit.charge():
             return json_response([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
                                  403, {"Sforce-Limit-Info": state.limit.header()})
+        body = await request.body()
+        # A body that is not what its Content-Encoding says is left as sent: the route's parser
+        # then refuses it as Salesforce's does (JSON_PARSER_ERROR...).
+        with contextlib.suppress(ValueError):
+            body = decode_body(body, request.headers.get("content-encoding"))
         call = Call(
             method=request.method, version=version, path=path,
-            query=dict(parse_qsl(request.url.query, keep_blank_values=True)), body=await request.body(),
+            query=dict(parse_qsl(request.url.query, keep_blank_values=True)), body=body,
             headers=request.headers, user_id=session.user_id,
         )
         reply = await run_in_threadpool(dispatch, state, call)
@@ -343,3 +372,43 @@ def _is_version(text: str) -> bool:
         return float(text) >= 20.0
     except ValueError:
         return False
+
+
+RECYCLE_BIN_CONTROL = f"{CONTROL_PREFIX}/recycle-bin"
+
+
+class RecycleBinControl:
+    """Test control in front of the app: ``POST /__emulator/recycle-bin`` ``{"ids"?: [...], "objects"?: [...]}``
+    empties the org's recycle bin (of those records, of those objects' deleted records, or all), as a
+    user emptying it in Setup would. The purged records are gone for ``queryAll``; ``getDeleted``
+    still lists their deletions. Every other request goes to ``app``.
+    """
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the control request or pass the call on."""
+        if scope["type"] != "http" or scope["path"].rstrip("/") != RECYCLE_BIN_CONTROL:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response: Response
+        if request.method != "POST":
+            response = JSONResponse({"error": "use POST"}, status_code=405)
+        else:
+            try:
+                raw = await request.body()
+                body = json.loads(raw) if raw.strip() else {}
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object")
+                ids, objects = body.get("ids"), body.get("objects")
+                for name, value in (("ids", ids), ("objects", objects)):
+                    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                        raise ValueError(f"'{name}' must be a list of strings")
+                purged = await run_in_threadpool(self.state.store.empty_recycle_bin, ids, objects)
+                response = JSONResponse({"purged": purged})
+            except ValueError as exc:
+                response = JSONResponse({"error": str(exc)}, status_code=400)
+        await response(scope, receive, send)

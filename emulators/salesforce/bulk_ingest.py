@@ -141,7 +141,11 @@ def _write(store: RecordStore, job: Job, obj: ObjectDef, records: list[dict[str,
     if job.operation == "upsert":
         assert job.external_id_field is not None
         return store.upsert(obj.name, job.external_id_field, records, user_id=job.created_by)
-    return store.delete([r.get("Id") or "" for r in records], user_id=job.created_by)
+    results = store.delete([r.get("Id") or "" for r in records], user_id=job.created_by)
+    if job.operation == "hardDelete":
+        # Hard-deleted records skip the recycle bin (queryAll no longer finds them); the delete log keeps them.
+        store.empty_recycle_bin([r.id for r in results if r.success and r.id])
+    return results
 
 
 def _delete_target_error(obj: ObjectDef, record: dict[str, Any]) -> RecordError | None:

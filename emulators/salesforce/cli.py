@@ -13,7 +13,7 @@ from emulators.common.control import EmulatorControls, EmulatorMiddleware
 from emulators.common.faults import FaultInjector
 from emulators.common.server import bind_socket, serve
 from emulators.common.tls import ensure_certificates
-from emulators.salesforce.app import OAuthControls, SalesforceApp, classify, fault_response
+from emulators.salesforce.app import OAuthControls, RecycleBinControl, SalesforceApp, classify, fault_response
 from emulators.salesforce.auth import DEMO_CREDENTIALS, ConnectedApps, RefreshTokens, SessionStore
 from emulators.salesforce.bulk_jobs import registry_for
 from emulators.salesforce.cursors import QueryCursors
@@ -22,6 +22,7 @@ from emulators.salesforce.rest import EmulatorState
 from emulators.salesforce.schema import load_schema
 from emulators.salesforce.seed import load_demo
 from emulators.salesforce.store import RecordStore
+from emulators.salesforce.wire import wire_app
 
 API_VERSION = "59.0"
 DEFAULT_SESSION_SECONDS = 7200
@@ -126,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     info["jwt_bearer"] = args.connected_app_cert is not None
     controls = _controls(state, info, faults, refresh_tokens)
     salesforce = SalesforceApp(state, apps, refresh_tokens)
-    app = OAuthControls(EmulatorMiddleware(salesforce, controls, classify, fault_response), salesforce)
+    app = wire_app(RecycleBinControl(
+        OAuthControls(EmulatorMiddleware(salesforce, controls, classify, fault_response), salesforce), state))
     print(f"Salesforce emulator listening on {base_url}", flush=True)
     print(f"  CA certificate: {tls.ca_cert}", flush=True)
     print(f"  instance URL:   {base_url}  (org {state.store.org_id}, {args.org_type})", flush=True)

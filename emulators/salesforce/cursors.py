@@ -2,8 +2,9 @@
 
 ``query``/``queryAll`` run the query's id statement once and keep the matching rowids in memory
 under a query locator (``01g...``); each page then reads only its rows. A locator unused for 15
-minutes (emulator clock) is closed, as Salesforce does; an unknown or closed locator answers
-``INVALID_QUERY_LOCATOR``.
+minutes (emulator clock) is closed, as Salesforce does; a user has at most 10 open cursors, and
+opening an 11th closes that user's oldest (the SOQL and SOSL reference, "query cursors"); an unknown
+or closed locator answers ``INVALID_QUERY_LOCATOR``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ MIN_BATCH = 200
 MAX_BATCH = 2000
 CURSOR_IDLE = timedelta(minutes=15)
 MAX_OPEN_CURSORS = 200
+MAX_CURSORS_PER_USER = 10
 
 
 @dataclass
@@ -33,6 +35,8 @@ class _Cursor:
     rowids: list[int]
     batch_size: int
     last_used: datetime
+    user_id: str | None = None
+    serial: int = 0
 
 
 def batch_size_from_header(value: str | None) -> int:
@@ -66,8 +70,12 @@ class QueryCursors:
         with self._lock:
             self._cursors.clear()
 
-    def run(self, soql: str, *, include_deleted: bool, batch_size: int, api_version: str) -> dict[str, Any]:
+    def run(self, soql: str, *, include_deleted: bool, batch_size: int, api_version: str,
+            user_id: str | None = None) -> dict[str, Any]:
         """Run ``soql`` and return its first page (``totalSize``, ``done``, ``nextRecordsUrl``, ``records``).
+
+        A query with more rows than ``batch_size`` opens a cursor; when ``user_id`` is given it counts
+        against that user's 10 open cursors (the oldest is closed to make room).
 
         Raises:
             SalesforceError: ``MALFORMED_QUERY``, ``INVALID_FIELD``, ``INVALID_TYPE``... from the compiler.
@@ -83,7 +91,7 @@ class QueryCursors:
                 total = int(self.store.conn.execute(query.count_sql, query.count_params).fetchone()[0])
                 return {"totalSize": total, "done": True, "records": []}
             rowids = [row[0] for row in self.store.conn.execute(query.ids_sql, query.ids_params)]
-        cursor = _Cursor(query=query, rowids=rowids, batch_size=batch_size, last_used=now)
+        cursor = _Cursor(query=query, rowids=rowids, batch_size=batch_size, last_used=now, user_id=user_id)
         locator = None
         if len(rowids) > batch_size:
             locator = self._open(cursor, now)
@@ -124,10 +132,15 @@ class QueryCursors:
     def _open(self, cursor: _Cursor, now: datetime) -> str:
         with self._lock:
             self._serial += 1
+            cursor.serial = self._serial
             locator = make_id("01g", self._serial)
             self._cursors[locator] = cursor
             for key in [k for k, c in self._cursors.items() if now - c.last_used > CURSOR_IDLE]:
                 del self._cursors[key]
+            if cursor.user_id is not None:
+                mine = sorted((c.serial, k) for k, c in self._cursors.items() if c.user_id == cursor.user_id)
+                for _, key in mine[: max(0, len(mine) - MAX_CURSORS_PER_USER)]:
+                    del self._cursors[key]
             while len(self._cursors) > MAX_OPEN_CURSORS:
                 self._cursors.popitem(last=False)
         return locator

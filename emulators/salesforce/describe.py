@@ -75,17 +75,41 @@ def basic_info(obj: ObjectDef, version: str) -> dict[str, Any]:
     return {"objectDescribe": object_summary(obj, version), "recentItems": []}
 
 
+ADDRESS_PARTS = ("Street", "City", "State", "PostalCode", "Country", "StateCode", "CountryCode", "Latitude",
+                 "Longitude", "GeocodeAccuracy")
+ADDRESS_PREFIXES = {"Account": ("Billing", "Shipping"), "Contact": ("Mailing", "Other"), "Lead": ("",),
+                    "User": ("",), "Order": ("Billing", "Shipping"), "Organization": ("",)}
+NAME_PARTS = frozenset({"FirstName", "LastName", "Salutation", "MiddleName", "Suffix"})
+NAME_COMPOUND_OBJECTS = frozenset({"Contact", "Lead", "User"})
+
+
+def compound_field_name(obj: ObjectDef, f: FieldDef) -> str | None:
+    """The compound field ``f`` is a component of (``BillingStreet`` → ``BillingAddress``,
+    ``Contact.FirstName`` → ``Name``), or ``None``."""
+    if obj.name in NAME_COMPOUND_OBJECTS and f.name in NAME_PARTS:
+        return "Name"
+    for prefix in ADDRESS_PREFIXES.get(obj.name, ()):
+        if f.name.startswith(prefix) and f.name[len(prefix):] in ADDRESS_PARTS:
+            return f"{prefix}Address" if prefix else "Address"
+    return None
+
+
 def describe_field(obj: ObjectDef, f: FieldDef) -> dict[str, Any]:
-    """One field of ``describe``, with the attributes Salesforce reports."""
+    """One field of ``describe``: every key of Salesforce's DescribeFieldResult, in its order."""
     text = f.type in TEXT_TYPES
     picklist = f.type in {"picklist", "multipicklist"}
+    long_text = f.long_text
     return {
-        "aggregatable": f.type not in {"textarea", "boolean"},
+        "aggregatable": not long_text and f.type != "boolean",
+        "aiPredictionField": False,
         "autoNumber": False,
         "byteLength": f.length * 3 if text else 0,
         "calculated": f.derived is not None,
+        "calculatedFormula": None,
         "cascadeDelete": f.cascade_delete,
         "caseSensitive": False,
+        "compoundFieldName": compound_field_name(obj, f),
+        "controllerName": None,
         "createable": f.createable and obj.createable,
         "custom": f.custom,
         "defaultValue": f.default if f.type == "boolean" else None,
@@ -94,33 +118,48 @@ def describe_field(obj: ObjectDef, f: FieldDef) -> dict[str, Any]:
         "dependentPicklist": False,
         "deprecatedAndHidden": False,
         "digits": f.precision if f.type == "int" else 0,
+        "displayLocationInDecimal": False,
+        "encrypted": False,
         "externalId": f.external_id,
-        "filterable": f.type != "textarea",
-        "groupable": f.type not in {"textarea", "double", "currency", "percent", "datetime"},
+        "extraTypeInfo": "plaintextarea" if f.type == "textarea" else None,
+        "filterable": not long_text,
+        "filteredLookupInfo": None,
+        "formulaTreatNullNumberAsZero": False,
+        "groupable": not long_text and f.type not in {"double", "currency", "percent", "datetime"},
+        "highScaleNumber": False,
         "htmlFormatted": False,
         "idLookup": f.name == "Id" or f.external_id,
+        "inlineHelpText": None,
         "label": f.label,
         "length": f.length if text else 0,
+        "mask": None,
+        "maskType": None,
         "name": f.name,
         "nameField": f.name == "Name",
+        "namePointing": False,
         "nillable": f.nillable,
         "permissionable": f.nillable and f.createable,
         "picklistValues": [
             {"active": True, "defaultValue": value == f.default, "label": value, "validFor": None, "value": value}
             for value in f.picklist_values
         ] if picklist else [],
+        "polymorphicForeignKey": len(f.reference_to) > 1,
         "precision": f.precision if f.type in {"double", "currency", "percent"} else 0,
+        "queryByDistance": False,
         "referenceTargetField": None,
         "referenceTo": list(f.reference_to),
         "relationshipName": f.relationship_name,
         "relationshipOrder": None,
+        "restrictedDelete": False,
         "restrictedPicklist": f.restricted_picklist,
         "scale": f.scale if f.type in {"double", "currency", "percent"} else 0,
+        "searchPrefilterable": f.type == "reference",
         "soapType": SOAP_TYPES.get(f.type, "xsd:string"),
-        "sortable": f.type != "textarea",
+        "sortable": not long_text,
         "type": f.type,
         "unique": f.unique,
         "updateable": f.updateable and obj.updateable,
+        "writeRequiresMasterRead": False,
     }
 
 

@@ -21,12 +21,23 @@ from emulators.salesforce.limits import ApiLimit
 from emulators.salesforce.schema import ObjectDef
 from emulators.salesforce.store import RecordStore
 
-MIN_VERSION = 50.0
+MIN_VERSION = 31.0
 MAX_VERSION = 64.0
-RELEASES = ["Winter '21", "Spring '21", "Summer '21", "Winter '22", "Spring '22", "Summer '22", "Winter '23",
-            "Spring '23", "Summer '23", "Winter '24", "Spring '24", "Summer '24", "Winter '25", "Spring '25",
-            "Summer '25"]
+RELEASES = ["Summer '14", "Winter '15", "Spring '15", "Summer '15", "Winter '16", "Spring '16", "Summer '16",
+            "Winter '17", "Spring '17", "Summer '17", "Winter '18", "Spring '18", "Summer '18", "Winter '19",
+            "Spring '19", "Summer '19", "Winter '20", "Spring '20", "Summer '20", "Winter '21", "Spring '21",
+            "Summer '21", "Winter '22", "Spring '22", "Summer '22", "Winter '23", "Spring '23", "Summer '23",
+            "Winter '24", "Spring '24", "Summer '24", "Winter '25", "Spring '25", "Summer '25"]
 VERSION_PATH = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
+#: The first API version of resources newer than 31.0, by endpoint name (prefix); older versions answer 404
+#: ``NOT_FOUND`` for them, as Salesforce does (each resource's "Available since" in the REST API guide).
+RESOURCE_SINCE: dict[str, float] = {
+    "composite": 38.0,
+    "collections.upsert": 46.0,
+    "collections.": 42.0,
+    "bulk2.ingest.": 41.0,
+    "bulk2.query.": 47.0,
+}
 
 
 @dataclass
@@ -115,7 +126,7 @@ def find_route(method: str, path: str) -> tuple[Route, re.Match[str]] | None:
 
 
 def supported(version: str) -> bool:
-    """True for the API versions the emulator serves (50.0 and later)."""
+    """True for the API versions the emulator serves (31.0 to 64.0)."""
     return MIN_VERSION <= float(version) <= MAX_VERSION and version.endswith(".0")
 
 
@@ -125,6 +136,14 @@ def versions(base: str = "") -> list[dict[str, str]]:
         {"label": RELEASES[n], "url": f"/services/data/v{MIN_VERSION + n:.1f}", "version": f"{MIN_VERSION + n:.1f}"}
         for n in range(int(MAX_VERSION - MIN_VERSION) + 1)
     ]
+
+
+def since_version(endpoint: str) -> float:
+    """The first API version serving ``endpoint`` (31.0 for everything older)."""
+    for prefix, version in RESOURCE_SINCE.items():
+        if endpoint == prefix or (prefix.endswith(".") and endpoint.startswith(prefix)):
+            return version
+    return MIN_VERSION
 
 
 def dispatch(state: EmulatorState, call: Call) -> Reply:
@@ -137,6 +156,8 @@ def dispatch(state: EmulatorState, call: Call) -> Reply:
                                       f"HTTP Method '{call.method}' not allowed. Allowed are "
                                       + ",".join(sorted({m for r in ROUTES if r.pattern.match(call.path)
                                                          for m in r.methods})))
+            raise not_found()
+        if float(call.version) < since_version(found[0].endpoint):
             raise not_found()
         return found[0].handler(state, call, found[1])
     except SalesforceError as exc:

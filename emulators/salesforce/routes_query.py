@@ -15,7 +15,7 @@ def _run(state: EmulatorState, call: Call, *, include_deleted: bool) -> Reply:
         raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
     batch = batch_size_from_header(call.headers.get("sforce-query-options"))
     return Reply(200, state.cursors.run(soql, include_deleted=include_deleted, batch_size=batch,
-                                        api_version=call.version))
+                                        api_version=call.version, user_id=call.user_id))
 
 
 @route("GET", r"/query/?", "query")

@@ -4,6 +4,7 @@ and the replication windows (``updated`` / ``deleted``)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
@@ -14,6 +15,7 @@ from emulators.salesforce.ids import normalize_id
 from emulators.salesforce.rest import Call, EmulatorState, Reply, expect_object, record_url, route, sobject
 from emulators.salesforce.schema import ObjectDef
 from emulators.salesforce.store import WriteResult
+from emulators.salesforce.wire import http_date, parse_http_date
 
 NAME = r"[A-Za-z][A-Za-z0-9_]*"
 
@@ -43,10 +45,21 @@ def _live_record(state: EmulatorState, obj: ObjectDef, record_id: str, *, write:
     return record
 
 
+def _conditional(state: EmulatorState, call: Call, obj_name: str | None, build: Callable[[], Any]) -> Reply:
+    """A describe answer with ``Last-Modified``, or 304 Not Modified when the request's
+    ``If-Modified-Since`` is not older than the metadata's last change (to the second)."""
+    modified = state.store.metadata_modified(obj_name).replace(microsecond=0)
+    headers = {"Last-Modified": http_date(modified)}
+    since = parse_http_date(call.headers.get("if-modified-since"))
+    if since is not None and modified <= since:
+        return Reply(304, None, headers)
+    return Reply(200, build(), headers)
+
+
 @route("GET", r"/sobjects/?", "sobjects.list")
 def list_objects(state: EmulatorState, call: Call, match: re.Match[str]) -> Reply:
-    """``GET sobjects``."""
-    return Reply(200, describe.list_objects(state.store.schema, call.version))
+    """``GET sobjects`` (Describe Global; honours ``If-Modified-Since``)."""
+    return _conditional(state, call, None, lambda: describe.list_objects(state.store.schema, call.version))
 
 
 @route("GET", rf"/sobjects/(?P<obj>{NAME})/?", "sobject.info")
@@ -57,8 +70,10 @@ def object_info(state: EmulatorState, call: Call, match: re.Match[str]) -> Reply
 
 @route("GET", rf"/sobjects/(?P<obj>{NAME})/describe/?", "sobject.describe")
 def object_describe(state: EmulatorState, call: Call, match: re.Match[str]) -> Reply:
-    """``GET sobjects/X/describe``."""
-    return Reply(200, describe.describe_object(state.store.schema, sobject(state, match["obj"]), call.version))
+    """``GET sobjects/X/describe`` (honours ``If-Modified-Since``)."""
+    obj = sobject(state, match["obj"])
+    return _conditional(state, call, obj.name,
+                        lambda: describe.describe_object(state.store.schema, obj, call.version))
 
 
 @route("POST", rf"/sobjects/(?P<obj>{NAME})/?", "sobject.create")

@@ -13,6 +13,7 @@ SCHEMA_FILE = Path(__file__).with_name("schema.yaml")
 
 TEXT_TYPES = frozenset({"id", "reference", "string", "textarea", "picklist", "multipicklist", "email", "phone", "url"})
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
+LONG_TEXT_LENGTH = 255
 FIELD_TYPES = TEXT_TYPES | NUMBER_TYPES | frozenset({"boolean", "date", "datetime"})
 
 # Fields every object has; the loader adds them, schema.yaml does not repeat them.
@@ -76,6 +77,12 @@ class FieldDef:
     custom: bool = False
     derived: Derivation | None = None
     cascade_delete: bool = False
+
+    @property
+    def long_text(self) -> bool:
+        """A Long Text Area (or Rich Text Area): ``textarea`` longer than 255 characters. SOQL selects
+        it but cannot filter, sort or group on it; describe reports it not filterable nor sortable."""
+        return self.type == "textarea" and self.length > LONG_TEXT_LENGTH
 
     @property
     def required(self) -> bool:

@@ -66,6 +66,7 @@ INVALID_RELATIONSHIP_HINT = ("If you are attempting to use a custom relationship
                              "the appropriate names.")
 RANGE_OPERATORS = {"=", "!=", "<", "<=", ">", ">="}
 FIELDS_LIMIT = 200
+RECYCLE_BIN_DAYS = 15
 
 
 @dataclass(frozen=True)
@@ -249,12 +250,21 @@ class _Compiler:
         self.check_duplicates(paths, selected)
 
         filter_paths: set[tuple[str, ...]] = set()
-        where_parts = [] if self.include_deleted else ['t0."IsDeleted" = 0']
+        if self.include_deleted:
+            # queryAll: live records and the recycle bin, not what was purged (emptied, hard-deleted,
+            # or deleted more than RECYCLE_BIN_DAYS ago).
+            where_parts = ['(t0."IsDeleted" = 0 OR (t0."IsDeleted" = 1 AND t0."SystemModstamp" >= ?))']
+            self.params.append(format_datetime(self.now - timedelta(days=RECYCLE_BIN_DAYS)))
+        else:
+            where_parts = ['t0."IsDeleted" = 0']
         if query.where is not None:
             where_parts.append(self.condition(query.where, filter_paths))
         order_terms = []
         for item in query.order_by:
             column = self.resolve(item.field)
+            if column.field.long_text:
+                raise self.error(item.field.pos, "MALFORMED_QUERY",
+                                 f"field '{column.field.name}' can not be sorted in a query call")
             filter_paths.add(column.path)
             expr = column.sql + (" COLLATE NOCASE" if column.field.type in TEXT_TYPES else "")
             term = expr + (" DESC" if item.descending else "")
@@ -353,6 +363,9 @@ class _Compiler:
         if isinstance(cond, Negation):
             return f"(NOT {self.condition(cond.item, paths)})"
         column = self.resolve(cond.field)
+        if column.field.long_text:
+            raise self.error(cond.field.pos, "INVALID_FIELD",
+                             f"field '{column.field.name}' can not be filtered in a query call")
         paths.add(column.path)
         return self.comparison(cond, column)
 

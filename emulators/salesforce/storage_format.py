@@ -12,7 +12,8 @@ Value encoding per field type:
 * datetime: TEXT in Salesforce's wire format, in UTC, fixed width (``2024-01-01T00:00:00.000+0000``),
   so text order is time order.
 
-A deleted record stays in its table with ``IsDeleted = 1`` (the recycle bin) until purged.
+A deleted record stays in its table with ``IsDeleted = 1`` (the recycle bin); emptying the recycle bin
+(or a hard delete) sets ``IsDeleted = 2`` (purged: ``queryAll`` leaves it out, the delete log keeps it).
 
 :func:`table_name` and :func:`column_name` return the bare identifiers; quote them with
 :func:`quote_identifier` (or use :func:`quoted_table` / :func:`quoted_column`) when building SQL.

@@ -3,6 +3,10 @@
 One connection in WAL mode, guarded by a lock; writes of a batch run in one transaction with
 ``executemany``. Records live in one table per sObject (see ``storage_format``); a deleted record
 stays with ``IsDeleted = 1`` (the recycle bin), so ``queryAll`` and ``getDeleted`` still see it.
+Emptying the recycle bin (or a hard delete) sets ``IsDeleted = 2``: the record is gone for
+``queryAll`` but its deletion stays in the delete log ``getDeleted`` reads, as in Salesforce. A
+deletion older than 15 days is purged the same way, by age (``queryAll`` and ``getDeleted`` both
+leave it out).
 
 The batch operations (:meth:`RecordStore.insert`, :meth:`RecordStore.update`,
 :meth:`RecordStore.upsert`, :meth:`RecordStore.delete`) take a list of records and return one
@@ -39,6 +43,8 @@ SQLITE_VARIABLES = 900
 MAX_REPLICATION_IDS = 600_000
 UPDATED_WINDOW = timedelta(days=30)
 DELETED_WINDOW = timedelta(days=15)
+IN_RECYCLE_BIN = 1
+RECYCLE_BIN_EMPTIED = 2
 ORG_SEQUENCE = 1
 INTEGRATION_USER_SEQUENCE = 1
 
@@ -144,6 +150,7 @@ class RecordStore:
         self._last_stamp = datetime.min.replace(tzinfo=clock.now().tzinfo)
         self._sequences: dict[str, int] = {}
         self._savepoints = 0
+        self._metadata_stamps: dict[str, datetime] = {}
         with self.lock:
             self._create_tables()
             self._load_org_id()
@@ -231,6 +238,25 @@ class RecordStore:
         """The organization's id (``00D...``); a sandbox refresh gives the org a new one."""
         return self._org_id
 
+    def metadata_modified(self, obj_name: str | None = None) -> datetime:
+        """When the metadata of ``obj_name`` (``None``: of any object) last changed.
+
+        The schema is fixed when the emulator starts, so this is the org's creation time unless
+        :meth:`touch_metadata` recorded a later change (describe's ``Last-Modified`` and its
+        ``If-Modified-Since`` answer come from it).
+        """
+        org = self.tables["Organization"]
+        with self.lock:
+            row = self.conn.execute(f"SELECT {org.column('CreatedDate')} FROM {org.name} WHERE rowid = ?",
+                                    (ORG_SEQUENCE,)).fetchone()
+        created = fmt.parse_datetime(row[0]) if row and row[0] else self.clock.now()
+        stamps = [s for name, s in self._metadata_stamps.items() if obj_name is None or name == obj_name]
+        return max([created, *stamps])
+
+    def touch_metadata(self, obj_name: str) -> None:
+        """Record that the metadata of ``obj_name`` changed now (a deploy of a field or an object)."""
+        self._metadata_stamps[obj_name] = self.clock.now()
+
     @property
     def integration_user_id(self) -> str:
         """The id of the user every demo login is."""
@@ -244,6 +270,7 @@ class RecordStore:
     def reset(self) -> None:
         """Drop every record (and the tables) and recreate the empty org."""
         with self.lock:
+            self._metadata_stamps.clear()
             for table in self.tables.values():
                 self.conn.execute(f"DROP TABLE IF EXISTS {table.name}")
             self._create_tables()
@@ -638,6 +665,45 @@ class RecordStore:
                     self.conn.executemany(sql, [(stamp, stamp, user_id, rowid) for rowid in ids])
         return results
 
+    def empty_recycle_bin(self, record_ids: list[str] | None = None, objects: list[str] | None = None) -> int:
+        """Empty the recycle bin: of ``record_ids``, of every deleted record of ``objects``, or (both
+        ``None``) of everything. Return how many records were purged.
+
+        Purged records are gone for ``queryAll`` and every read; their deletions stay in the delete
+        log (``getDeleted``), as Salesforce keeps them.
+
+        Raises:
+            ValueError: an unknown object.
+        """
+        unknown = sorted(set(objects or []) - set(self.tables))
+        if unknown:
+            raise ValueError(f"unknown objects: {', '.join(unknown)}")
+        wanted: dict[str, list[str] | None] = {}
+        if record_ids is not None:
+            for raw in record_ids:
+                record_id = normalize_id(raw)
+                obj = self.schema.object_for_id(record_id) if record_id else None
+                if record_id is not None and obj is not None:
+                    listed = wanted.setdefault(obj.name, [])
+                    assert listed is not None
+                    listed.append(record_id)
+        else:
+            wanted = dict.fromkeys(objects or list(self.tables))
+        purged = 0
+        with self.lock, self._transaction():
+            for obj_name, ids in wanted.items():
+                table = self.tables[obj_name]
+                deleted_col = table.column("IsDeleted")
+                sql = f"UPDATE {table.name} SET {deleted_col} = {RECYCLE_BIN_EMPTIED} WHERE {deleted_col} = " \
+                      f"{IN_RECYCLE_BIN}"
+                if ids is None:
+                    purged += self.conn.execute(sql).rowcount
+                    continue
+                for chunk in _chunks(ids):
+                    marks = ",".join("?" * len(chunk))
+                    purged += self.conn.execute(f"{sql} AND {table.column('Id')} IN ({marks})", chunk).rowcount
+        return purged
+
     def _cascade(self, parents: dict[str, list[str]], rowids: dict[str, list[int]]) -> None:
         """Add to ``rowids`` the live children that a delete of ``parents`` takes with it
         (reference fields marked ``cascadeDelete``, as Salesforce deletes an account's contacts)."""
@@ -862,13 +928,13 @@ class RecordStore:
         stamp_col, deleted_col = table.column("SystemModstamp"), table.column("IsDeleted")
         with self.lock:
             rows = self.conn.execute(
-                f"SELECT {table.column('Id')}, {stamp_col} FROM {table.name} WHERE {deleted_col} = 1 AND "
+                f"SELECT {table.column('Id')}, {stamp_col} FROM {table.name} WHERE {deleted_col} >= 1 AND "
                 f"{stamp_col} >= ? AND {stamp_col} < ? AND {stamp_col} >= ? ORDER BY {stamp_col} "
                 f"LIMIT {MAX_REPLICATION_IDS + 1}",
                 (fmt.format_datetime(start), fmt.format_datetime(end), horizon),
             ).fetchall()
             purged = self.conn.execute(
-                f"SELECT MAX({stamp_col}) FROM {table.name} WHERE {deleted_col} = 1 AND {stamp_col} < ?", (horizon,)
+                f"SELECT MAX({stamp_col}) FROM {table.name} WHERE {deleted_col} >= 1 AND {stamp_col} < ?", (horizon,)
             ).fetchone()[0]
             if purged is None:
                 purged = self.conn.execute(

@@ -1,6 +1,9 @@
 """Tandem's Salesforce adapter: the engine's small protocol over simple-salesforce.
 
-Reads use SOQL built with ``format_soql`` and follow ``nextRecordsUrl``; writes go through sObject
+Reads use SOQL built with ``format_soql`` and follow ``nextRecordsUrl``; a read by keys sizes each
+query by the bytes of its encoded URL, so no request nears Salesforce's 16,384-byte limit on a
+request's URI and headers (``414 URI Too Long`` / ``431 Request Header Fields Too Large``), and
+reads again a query whose cursor Salesforce closed (``INVALID_QUERY_LOCATOR``). Writes go through sObject
 Collections in batches of 200 (upsert by external id, so a retried batch never duplicates), and
 upserts of more records than ``bulk_threshold`` go through a Bulk API 2.0 ingest job whose result
 files are mapped back to one result per input record. An expired session is renewed once,
@@ -18,11 +21,12 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import pandas as pd
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession
-from simple_salesforce.format import format_soql
+from simple_salesforce.format import format_soql, quote_soql_value
 from simple_salesforce.util import exception_handler
 
 from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
@@ -34,6 +38,11 @@ log = logging.getLogger(__name__)
 
 COLLECTION_LIMIT = 200
 KEYS_PER_QUERY = 300
+#: The most bytes a query's request URI (path and encoded query string) may take. Salesforce refuses a
+#: request whose URI and headers pass 16,384 bytes and recommends keeping headers under about 8,000.
+MAX_QUERY_URI_BYTES = 8_192
+#: How many times a multi-page read starts again when Salesforce closed its cursor meanwhile.
+CURSOR_RETRIES = 3
 RETRIEVE_LIMIT = 2000
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 SF_DATETIME = "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -86,6 +95,8 @@ class SalesforceAdapter:
         bulk_timeout: seconds to wait for a Bulk API 2.0 job to finish before giving up (retryable).
         relogin: a function that logs in again and returns a new client; when given, a call that
             fails because the session expired is repeated once with the new client.
+        max_query_uri_bytes: the most bytes the URI of one query request may take (a read by keys
+            splits its keys to fit); at most 16,384, Salesforce's limit for URI and headers together.
     """
 
     system = "crm"
@@ -98,6 +109,7 @@ class SalesforceAdapter:
         bulk_threshold: int = DEFAULT_BULK_THRESHOLD,
         bulk_timeout: float = DEFAULT_BULK_TIMEOUT,
         relogin: Callable[[], Salesforce] | None = None,
+        max_query_uri_bytes: int = MAX_QUERY_URI_BYTES,
     ) -> None:
         if not 200 <= page_size <= 2000:
             raise ValueError("page_size must be between 200 and 2,000 (Salesforce's batchSize range)")
@@ -105,11 +117,14 @@ class SalesforceAdapter:
             raise ValueError("bulk_threshold must be at least 1 record")
         if bulk_timeout <= 0:
             raise ValueError("bulk_timeout must be more than 0 seconds")
+        if not 1_024 <= max_query_uri_bytes <= 16_384:
+            raise ValueError("max_query_uri_bytes must be between 1,024 and 16,384 (Salesforce's limit)")
         self.sf = sf
         self.page_size = page_size
         self.bulk_threshold = bulk_threshold
         self.bulk_timeout = bulk_timeout
         self.relogin = relogin
+        self.max_query_uri_bytes = max_query_uri_bytes
         self._prefixes: dict[str, str] = {}
 
     def _call(self, action: Callable[[Salesforce], T]) -> T:
@@ -193,16 +208,55 @@ class SalesforceAdapter:
                 start = datetime.fromisoformat(f"{last_second}+00:00")
 
     def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
-        """Return the ``entity`` records whose ``key_field`` is in ``keys`` (queried 300 keys at a time)."""
+        """Return the ``entity`` records whose ``key_field`` is in ``keys``.
+
+        The keys go into ``WHERE key_field IN (...)`` queries of at most 300 keys whose request URI
+        stays within ``max_query_uri_bytes`` (long keys mean fewer per query). A query whose cursor
+        Salesforce closed between its pages (``INVALID_QUERY_LOCATOR``: a user has at most 10 open
+        cursors) is read again from its start.
+        """
         select = ", ".join(dict.fromkeys(["Id", "SystemModstamp", key_field, *fields]))
+        template = f"SELECT {select} FROM {entity} WHERE {key_field} IN {{keys}}"
         frames = []
-        for chunk in _chunks(list(dict.fromkeys(keys)), KEYS_PER_QUERY):
-            soql = format_soql(f"SELECT {select} FROM {entity} WHERE {key_field} IN {{keys}}", keys=list(chunk))
-            for records, _ in self._query_pages(soql, page_size=self.page_size):
-                frames.append(records_to_frame(records, [key_field, *fields]))
+        for chunk in self._key_chunks(template, list(dict.fromkeys(keys))):
+            soql = format_soql(template, keys=chunk)
+            frames.extend(self._read_all_pages(soql, [key_field, *fields]))
         if not frames:
             return records_to_frame([], [key_field, *fields])
         return pd.concat(frames, ignore_index=True)
+
+    def _query_uri_bytes(self, soql: str) -> int:
+        """The bytes of the request URI simple-salesforce sends for ``soql`` (path and query string)."""
+        return len(urlsplit(self.sf.base_url).path) + len("query/?") + len(urlencode({"q": soql}))
+
+    def _key_chunks(self, template: str, keys: list[str]) -> Iterator[list[str]]:
+        """Split ``keys`` into lists whose query (``template`` with ``{keys}``) fits ``max_query_uri_bytes``."""
+        budget = self.max_query_uri_bytes
+        base = self._query_uri_bytes(format_soql(template, keys=[""])) - len(quote_plus("''"))
+        separator = len(quote_plus(","))
+        chunk: list[str] = []
+        size = base
+        for key in keys:
+            cost = len(quote_plus(quote_soql_value(key))) + (separator if chunk else 0)
+            if chunk and (size + cost > budget or len(chunk) >= KEYS_PER_QUERY):
+                yield chunk
+                chunk, size, cost = [], base, cost - separator
+            chunk.append(key)
+            size += cost
+        if chunk:
+            yield chunk
+
+    def _read_all_pages(self, soql: str, fields: Sequence[str]) -> list[pd.DataFrame]:
+        """Every page of ``soql`` as frames; the query starts again when its cursor was closed meanwhile."""
+        for attempt in range(1, CURSOR_RETRIES + 1):
+            try:
+                return [records_to_frame(records, fields)
+                        for records, _ in self._query_pages(soql, page_size=self.page_size)]
+            except FatalSyncError as exc:
+                if exc.code != "INVALID_QUERY_LOCATOR" or attempt == CURSOR_RETRIES:
+                    raise
+                log.info("a query cursor was closed before its last page; reading the query again")
+        raise AssertionError("unreachable")
 
     def read_by_ids(self, entity: str, ids: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
         """Return the ``entity`` records with these ids (sObject Collections retrieve, 2,000 ids per call)."""

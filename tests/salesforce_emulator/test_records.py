@@ -30,8 +30,8 @@ def test_versions_and_resources(sf: Any, http: requests.Session, api: str) -> No
     base = api.rsplit("/services", 1)[0]
     listed = http.get(f"{base}/services/data/", timeout=10).json()
     assert {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"} in listed
-    assert listed[0]["version"] == "50.0"
-    old = http.get(f"{base}/services/data/v49.0/sobjects", headers=rest_headers(sf), timeout=10)
+    assert listed[0]["version"] == "31.0"
+    old = http.get(f"{base}/services/data/v30.0/sobjects", headers=rest_headers(sf), timeout=10)
     assert old.status_code == 404
     assert old.json() == [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
     assert http.get(api, headers=rest_headers(sf), timeout=10).json()["query"] == "/services/data/v59.0/query"
