@@ -25,7 +25,10 @@ def incremental_sync(
     Each entity reads the records changed on its source side since that side's watermark (Salesforce
     ``SystemModstamp``, ERP ``lastModifiedDate``, both ``>=`` and de-duplicated by id), plus the records
     that failed before, maps them field by field with each field's direction and value maps, and writes
-    them in batches by external id. Tandem's own writes do not come back (content hashes); a record
+    them in batches by external id. Before that, each entity applies the deletions since its deletion
+    watermarks (Salesforce ``deleted/``, ERP ``getDeleted``; one call per side) by its deletion policy, in
+    the directions the run goes; what a window cannot cover is left to the daily deletion sweep (the counts
+    table says so). Tandem's own writes do not come back (content hashes); a record
     changed on both sides is settled by the connection's conflict policy and listed in the run's
     ``incremental-sync-conflicts`` artifact. A connection that is turned off (during a sandbox refresh)
     is left alone.

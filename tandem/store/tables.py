@@ -1,4 +1,5 @@
-"""The state store's tables: connections, bindings, watermarks, sync runs and jobs, record errors.
+"""The state store's tables: connections, bindings, watermarks (of changes and of deletions), sync runs and
+jobs, record errors.
 
 Every timestamp is a timezone-aware UTC datetime (see :class:`tandem.store.types.UTCDateTime`);
 enums are stored as their lowercase values. "Active" rows are the non-archived ones: uniqueness
@@ -178,6 +179,27 @@ class Watermark(SQLModel, table=True):
     connection_id: int = _foreign_key("connections.id")
     entity: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     side: Side = _enum_field(Side, "ck_watermarks_side", Side.CRM)
+    value: datetime = _utc_field(nullable=False)
+    updated_at: datetime = _utc_field(nullable=False, now_by_default=True)
+
+
+class DeletionWatermark(SQLModel, table=True):
+    """How far the incremental sync has read one entity's deletions on one side.
+
+    Kept apart from :class:`Watermark`: changes and deletions are read by different calls with their own
+    windows (Salesforce ``deleted/`` keeps 15 days and counts whole minutes, ERP ``getDeleted`` a range).
+
+    Attributes:
+        value: records deleted at or after this instant are still to be read.
+    """
+
+    __tablename__ = "deletion_watermarks"
+    __table_args__ = (sa.UniqueConstraint("connection_id", "entity", "side", name="uq_deletion_watermarks_key"),)
+
+    id: int | None = _id_field()
+    connection_id: int = _foreign_key("connections.id")
+    entity: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    side: Side = _enum_field(Side, "ck_deletion_watermarks_side", Side.CRM)
     value: datetime = _utc_field(nullable=False)
     updated_at: datetime = _utc_field(nullable=False, now_by_default=True)
 
@@ -375,6 +397,7 @@ TABLES: list[sa.Table] = [
     ConnectionLock.__table__,  # type: ignore[attr-defined]
     SyncConflict.__table__,  # type: ignore[attr-defined]
     SandboxRefresh.__table__,  # type: ignore[attr-defined]
+    DeletionWatermark.__table__,  # type: ignore[attr-defined]
 ]
 
 

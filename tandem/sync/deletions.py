@@ -1,6 +1,10 @@
-"""The deletion sweep: records deleted on one side, and what each entity's deletion policy does about them.
+"""Deletions: records deleted on one side, and what each entity's deletion policy does about them.
 
-Deletions are read per side for a window (Salesforce's ``deleted/`` keeps 15 days, the ERP's
+Two procedures apply them. Every incremental run reads the deletions since each side's deletion watermark
+(:func:`incremental_deletions`: one call per entity and side, latency one schedule interval); the daily
+deletion sweep (:func:`sweep_entity`) is the safety net that reconciles what a window could not cover.
+
+For the sweep, deletions are read per side for a window (Salesforce's ``deleted/`` keeps 15 days, the ERP's
 ``getDeleted`` a range). When that cannot be trusted to cover everything since the last sweep (no sweep
 yet, the last one older than the window, or the system reporting deletions only from a later time), the
 side is reconciled instead: every id the system has is read and compared with the bindings, so no
@@ -11,13 +15,16 @@ deletion is missed silently. Then, for each coupled record deleted on one side:
 - ``restore``: the record is created again from its partner (when the entity syncs that way).
 
 Sweeping twice deletes nothing more: a settled binding is archived (or no longer holds the deleted id).
+Both procedures apply deletions through :func:`apply_deletions`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tandem.adapter import RecordAdapter
 from tandem.mapping import DeletionPolicy, Direction, EntityMapping
@@ -32,15 +39,25 @@ from tandem.store.bindings import (
 )
 from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
 from tandem.store.tables import Binding, BindingStatus, JobState, Side
+from tandem.store.watermarks import advance_deletion_watermark, get_deletion_watermark, get_watermark
 from tandem.sync.context import Route, SyncContext
-from tandem.sync.entity_pass import EntityPass
-from tandem.sync.jobs import JobReport, recorded_job
+from tandem.sync.entity_pass import FAILURE_SAMPLE, EntityPass, PassResult
+
+if TYPE_CHECKING:
+    from tandem.sync.jobs import JobReport
 
 log = logging.getLogger(__name__)
 
 #: How far back Salesforce reports deletions.
 DELETION_WINDOW = timedelta(days=15)
+#: How much of its last read an incremental run reads again from Salesforce, which counts deletions in whole
+#: minutes up to the minute its own clock is in: a clock a little behind ours must not make a deletion fall
+#: between two reads (a deletion read twice is settled once: its binding is archived).
+SALESFORCE_OVERLAP = timedelta(minutes=1)
 _SYSTEM = {Side.CRM: "Salesforce", Side.ERP: "the ERP"}
+_WAY = {Direction.TO_CRM: "ERP → Salesforce", Direction.TO_ERP: "Salesforce → ERP"}
+#: The incremental run's deletion figures, in the order its counts table shows them.
+_DETAIL_ORDER = ["deleted in crm", "deleted in erp", "couplings removed", "crm deletions read", "erp deletions read"]
 
 
 def _other(side: Side) -> Side:
@@ -115,42 +132,72 @@ def sweep_entity(
         details say how many deletions each side reported, how many couplings were removed, and how each
         side was read (the window, or a reconcile and why).
     """
+    from tandem.sync.jobs import JobReport, recorded_job  # the jobs module runs deletions in incremental jobs
+
     entity = context.mappings.entity(entity_name)
     since = context.started_at - window
     found = {side: deleted_ids(context, entity, side, since=since, last_sweep=last_sweep) for side in Side}
-    counts = JobCounts()
+    result = PassResult()
     unlinked = 0
-    errors: list[RecordErrorEntry] = []
     with recorded_job(context, entity_name) as job:
         for side in Side:
-            with session_scope(context.store, write=False) as session:
-                bound = bindings_by_ids(session, context.connection_id, entity.name, side, found[side][0])
-            gone, alive = _split(bound.values(), side, found[_other(side)][0])
-            if gone and not context.dry_run:
-                with session_scope(context.store) as session:
-                    archive_deleted(session, context.connection_id, entity.name, side, gone)
-            policy = _policy(entity, side)
-            if policy is DeletionPolicy.DELETE:
-                deleted, failed = _delete_partners(context, entity, side, alive, errors)
-                counts += JobCounts(deleted=deleted, failed=failed)
-            elif policy is DeletionPolicy.UNLINK:
-                unlinked += _unlink(context, entity, side, alive)
-            else:
-                with session_scope(context.store, write=False) as session:
-                    unfinished = pending_restores(session, context.connection_id, entity.name, side)
-                counts += _restore(context, entity, side, alive, unfinished, job.id)
-        if errors and context.run_id is not None:
-            with session_scope(context.store) as session:
-                add_record_errors(session, context.run_id, errors, job_id=job.id)
-        job.counts = counts
+            applied, removed = apply_deletions(context, entity, side, found[side][0], found[_other(side)][0], job.id)
+            result.absorb(applied)
+            unlinked += removed
+        job.counts = result.counts
     how = {side: "window" if reason is None else f"reconciled: {reason}" for side, (_, reason) in found.items()}
     return JobReport(
-        entity=entity_name, state=JobState.SUCCEEDED, counts=counts, failures=errors[:50],
+        entity=entity_name, state=JobState.SUCCEEDED, counts=result.counts, failures=result.failures,
         details={
             "deleted in crm": len(found[Side.CRM][0]), "deleted in erp": len(found[Side.ERP][0]),
             "couplings removed": unlinked, "crm read": how[Side.CRM], "erp read": how[Side.ERP],
         },
     )
+
+
+def apply_deletions(
+    context: SyncContext, entity: EntityMapping, side: Side, deleted: set[str], partners_deleted: set[str],
+    job_id: int | None,
+) -> tuple[PassResult, int]:
+    """Apply ``entity``'s deletion policy to its coupled records deleted on ``side`` (the sweep's and the
+    incremental sync's one way of doing it).
+
+    A binding whose partner is gone too (``partners_deleted``, or never had one) is only archived; for the
+    others, the policy (see :func:`_policy`) deletes the partner, removes the coupling, or restores the record
+    from its partner. Ids without an active binding are ignored, so applying the same deletions twice does
+    nothing more. Failed deletes become the run's record errors (of ``job_id``'s job).
+
+    Args:
+        context: the run's context (a dry run counts what it would do and changes nothing).
+        entity: the entity.
+        side: the system the records were deleted in.
+        deleted: their ids.
+        partners_deleted: ids deleted on the other side (as far as they were read; empty when not read).
+        job_id: the job the record errors belong to (``None`` in a dry run).
+
+    Returns:
+        What was done (``deleted`` partners, ``inserted`` restored records, ``failed`` and the first
+        failures), and how many couplings were removed.
+    """
+    with session_scope(context.store, write=False) as session:
+        bound = bindings_by_ids(session, context.connection_id, entity.name, side, deleted)
+    gone, alive = _split(bound.values(), side, partners_deleted)
+    if gone and not context.dry_run:
+        with session_scope(context.store) as session:
+            archive_deleted(session, context.connection_id, entity.name, side, gone)
+    policy = _policy(entity, side)
+    if policy is DeletionPolicy.DELETE:
+        errors: list[RecordErrorEntry] = []
+        done, failed = _delete_partners(context, entity, side, alive, errors)
+        if errors and context.run_id is not None:
+            with session_scope(context.store) as session:
+                add_record_errors(session, context.run_id, errors, job_id=job_id)
+        return PassResult(counts=JobCounts(deleted=done, failed=failed), failures=errors[:FAILURE_SAMPLE]), 0
+    if policy is DeletionPolicy.UNLINK:
+        return PassResult(), _unlink(context, entity, side, alive)
+    with session_scope(context.store, write=False) as session:
+        unfinished = pending_restores(session, context.connection_id, entity.name, side)
+    return _restore(context, entity, side, alive, unfinished, job_id), 0
 
 
 def _split(bindings: Iterable[Binding], side: Side, partners_deleted: set[str]) -> tuple[list[str], list[Binding]]:
@@ -219,18 +266,161 @@ def _unlink(context: SyncContext, entity: EntityMapping, side: Side, alive: list
 def _restore(
     context: SyncContext, entity: EntityMapping, side: Side, alive: list[Binding], unfinished: list[str],
     job_id: int | None,
-) -> JobCounts:
+) -> PassResult:
     """Create the records deleted on ``side`` again from their partners (written as new records).
 
-    ``unfinished`` are partners of restores an earlier sweep started but did not finish: they are
-    written again (the bindings are detached first, so a sweep that fails half way is resumed by the next).
+    ``unfinished`` are partners of restores an earlier run started but did not finish: they are
+    written again (the bindings are detached first, so a run that fails half way is resumed by the next).
     """
     if context.dry_run:
-        return JobCounts(inserted=len(alive) + len(unfinished))
+        return PassResult(counts=JobCounts(inserted=len(alive) + len(unfinished)))
     partners = [*_ids(alive, _other(side)), *unfinished]
     if not partners:
-        return JobCounts()
+        return PassResult()
     with session_scope(context.store) as session:
         detach_side(session, context.connection_id, entity.name, side, _ids(alive, side), status=BindingStatus.PENDING)
     route = Route.of(entity, Direction.TO_CRM if side is Side.CRM else Direction.TO_ERP)
-    return EntityPass(context, route, job_id=job_id, force=True).run_ids(partners).counts
+    return EntityPass(context, route, job_id=job_id, force=True).run_ids(partners)
+
+
+# -- deletions in every incremental run ---------------------------------------------------------------
+
+
+@dataclass
+class IncrementalDeletions:
+    """What an incremental run did with one entity's deletions.
+
+    Attributes:
+        result: ``deleted`` partners deleted, ``inserted`` records restored, ``failed``, the first failures.
+        details: for the run's counts table: deletions found per side, couplings removed, and how each side
+            was read (its window, not read and why, or left to the deletion sweep and why).
+    """
+
+    result: PassResult = field(default_factory=PassResult)
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class _SideRead:
+    """One side's deletions as an incremental run read them, and where its deletion watermark goes next."""
+
+    ids: set[str] = field(default_factory=set)
+    how: str = "window"
+    advance_to: datetime | None = None
+
+
+def acting_direction(entity: EntityMapping, side: Side) -> Direction:
+    """The way a deletion on ``side`` acts under ``entity``'s policy: the runs going that way apply it.
+
+    A delete goes to the partner's system, a restore comes back from it; removing a coupling writes
+    nothing, so it goes with the runs that carry ``side``'s changes to the partner (or, for an entity
+    that only syncs into ``side``, with the runs that would otherwise write to the deleted record).
+    """
+    away = Direction.TO_ERP if side is Side.CRM else Direction.TO_CRM
+    towards = Direction.TO_CRM if side is Side.CRM else Direction.TO_ERP
+    policy = _policy(entity, side)
+    if policy is DeletionPolicy.DELETE:
+        return away
+    if policy is DeletionPolicy.RESTORE:
+        return towards
+    return away if entity.direction.includes(away) else towards
+
+
+def incremental_deletions(
+    context: SyncContext, entity_name: str, directions: tuple[Direction, ...], *, job_id: int | None
+) -> IncrementalDeletions:
+    """Read ``entity_name``'s deletions since each side's deletion watermark and apply its deletion policy.
+
+    A side is read when the run goes the way its deletions act (:func:`acting_direction`): an ERP → Salesforce
+    run applies ERP deletions to Salesforce, a Salesforce → ERP run Salesforce deletions to the ERP, a run
+    both ways both. One deleted-records call per side (Salesforce ``deleted/``, ERP ``getDeleted``, paged),
+    from the deletion watermark (the first time: from the entity's change watermark of that side) to the
+    run's start. Where that window cannot cover the time since the watermark (older than 15 days, or the
+    system reporting deletions only from a later time), or there is no watermark at all, the earlier
+    deletions are left to the deletion sweep (the details say so) and the side is read from this run on;
+    nothing is reconciled here. The watermark moves only after the deletions were applied and committed; a
+    deletion that failed is a record error, and the sweep tries it again. A dry run reads and counts, and
+    changes nothing (no watermark moves).
+
+    Args:
+        context: the run's context.
+        entity_name: the entity.
+        directions: the ways this run moves the entity's records (already limited to the entity's own).
+        job_id: the job record errors belong to (``None`` in a dry run).
+
+    Returns:
+        What was done, and the details for the run's counts table.
+    """
+    entity = context.mappings.entity(entity_name)
+    reads: dict[Side, _SideRead] = {}
+    details: dict[str, object] = {}
+    for side in Side:
+        way = acting_direction(entity, side)
+        if way in directions:
+            reads[side] = _read_side(context, entity, side)
+        else:
+            details[f"{side.value} deletions read"] = f"not read: {_SYSTEM[side]} deletions go with {_WAY[way]} runs"
+    outcome = IncrementalDeletions()
+    unlinked = 0
+    for side, read in reads.items():
+        other = reads.get(_other(side))
+        applied, removed = apply_deletions(
+            context, entity, side, read.ids, other.ids if other is not None else set(), job_id
+        )
+        outcome.result.absorb(applied)
+        unlinked += removed
+        details[f"{side.value} deletions read"] = read.how
+    moves = {side: read.advance_to for side, read in reads.items() if read.advance_to is not None}
+    if moves and not context.dry_run:
+        with session_scope(context.store) as session:
+            for side, value in moves.items():
+                advance_deletion_watermark(session, context.connection_id, entity.name, side, value)
+    for side in Side:
+        details[f"deleted in {side.value}"] = len(reads[side].ids) if side in reads else 0
+    details["couplings removed"] = unlinked
+    outcome.details = dict(sorted(details.items(), key=lambda item: _DETAIL_ORDER.index(item[0])))
+    if reads:
+        log.info(
+            "%s: deletions read from %s; %d partners deleted, %d restored, %d couplings removed, %d failed",
+            entity.name, "/".join(side.value for side in reads), outcome.result.counts.deleted,
+            outcome.result.counts.inserted, unlinked, outcome.result.counts.failed,
+        )
+    return outcome
+
+
+def _read_side(context: SyncContext, entity: EntityMapping, side: Side) -> _SideRead:
+    """Read ``side``'s deletions of ``entity`` since its deletion watermark (one call), or say why not."""
+    with session_scope(context.store, write=False) as session:
+        mark = get_deletion_watermark(session, context.connection_id, entity.name, side)
+        first = mark is None
+        if mark is None:
+            mark = get_watermark(session, context.connection_id, entity.name, side)
+    end = context.started_at
+    # Salesforce answers whole minutes up to the end's minute; the next run reads the last minute again.
+    next_mark = _minute(end) - SALESFORCE_OVERLAP if side is Side.CRM else end
+    if mark is None:
+        return _SideRead(how="left to the sweep: nothing read on this side yet; read from this run on",
+                         advance_to=next_mark)
+    if mark < end - DELETION_WINDOW:
+        return _SideRead(
+            how=f"left to the sweep: {'the change' if first else 'the deletion'} watermark "
+            f"({mark:%Y-%m-%d %H:%M} UTC) is older than the {DELETION_WINDOW.days}-day window; read from this run on",
+            advance_to=next_mark,
+        )
+    if side is Side.CRM and _minute(mark) >= _minute(end):
+        # Salesforce needs a window of a minute at least: nothing to read yet, read from here next time.
+        return _SideRead(how="window (under a minute: read next run)", advance_to=mark if first else None)
+    window = _adapter(context, side).read_deleted_since(_object(entity, side), mark, end)
+    ids = {record.id for record in window.records}
+    earliest = window.earliest_available
+    if earliest is not None and earliest > mark:
+        return _SideRead(
+            ids=ids, advance_to=next_mark,
+            how=f"window from {earliest:%Y-%m-%d %H:%M} UTC ({_SYSTEM[side]} reports deletions only from then): "
+            "earlier ones left to the sweep",
+        )
+    return _SideRead(ids=ids, how="window", advance_to=next_mark)
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)

@@ -15,6 +15,7 @@ from tandem.store.conflicts import ConflictEntry
 from tandem.store.runs import JobCounts, RecordErrorEntry, finish_job, start_job
 from tandem.store.tables import JobState, Side
 from tandem.sync.context import Route, SyncContext
+from tandem.sync.deletions import incremental_deletions
 from tandem.sync.entity_pass import EntityPass, PassResult
 
 
@@ -76,12 +77,15 @@ def recorded_job(context: SyncContext, entity_name: str) -> Iterator[RecordedJob
             finish_job(session, job.id, state=JobState.SUCCEEDED, counts=job.counts)
 
 
-def _report(entity_name: str, result: PassResult, directions: tuple[Direction, ...]) -> JobReport:
+def _report(
+    entity_name: str, result: PassResult, directions: tuple[Direction, ...], details: dict[str, object] | None = None
+) -> JobReport:
     return JobReport(
         directions=directions,
         entity=entity_name, state=JobState.SUCCEEDED, counts=result.counts,
         skipped_values=result.skipped_values, failures=result.failures,
         conflicts=result.conflicts, conflict_count=result.conflict_count, held_count=len(result.held_keys),
+        details=details or {},
     )
 
 
@@ -95,21 +99,31 @@ def run_entity_job(
 ) -> JobReport:
     """Sync one entity: ERP→CRM first, then CRM→ERP, as far as its mapping allows.
 
+    An incremental job (``from_watermarks``) first applies the entity's deletions since each side's deletion
+    watermark, in the directions it runs (see :func:`tandem.sync.deletions.incremental_deletions`), so a
+    deleted record's partner is settled before changes are read; then it syncs the changes.
+
     Args:
         context: the run's context.
         entity_name: the entity.
         since: read source records changed at or after this time (``None``: all of them).
         from_watermarks: read each side from its watermark instead (an incremental sync; a side never
-            read before is read completely).
+            read before is read completely), and apply the deletions since the deletion watermarks.
         directions: the directions this run may move records in.
 
     Returns:
-        The job's report. Errors other than record-level ones propagate (the job is marked failed).
+        The job's report (an incremental job's details say how deletions were read on each side). Errors
+        other than record-level ones propagate (the job is marked failed).
     """
     entity = context.mappings.entity(entity_name)
     result = PassResult()
+    details: dict[str, object] = {}
     ran = tuple(direction for direction in directions if entity.direction.includes(direction))
     with recorded_job(context, entity_name) as job:
+        if from_watermarks:
+            deletions = incremental_deletions(context, entity_name, ran, job_id=job.id)
+            result.absorb(deletions.result)
+            details = deletions.details
         for direction in ran:
             route = Route.of(entity, direction)
             start = since
@@ -118,7 +132,7 @@ def run_entity_job(
                     start = get_watermark(session, context.connection_id, entity_name, route.source_side)
             result.absorb(EntityPass(context, route, job_id=job.id).run(start))
         job.counts = result.counts
-    return _report(entity_name, result, ran)
+    return _report(entity_name, result, ran, details)
 
 
 def resolve_held_conflicts(context: SyncContext, entity_name: str, keep: Side, record_ids: list[str]) -> JobReport:
