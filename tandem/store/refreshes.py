@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tandem.store.connections import get_connection_by_id
-from tandem.store.tables import Connection, SandboxRefresh, Watermark, require_id
+from tandem.store.tables import Connection, DeletionWatermark, SandboxRefresh, Watermark, require_id
 from tandem.store.types import utc_now
 
 _TABLE: sa.Table = SandboxRefresh.__table__  # type: ignore[attr-defined]
 _WATERMARKS: sa.Table = Watermark.__table__  # type: ignore[attr-defined]
+_DELETION_WATERMARKS: sa.Table = DeletionWatermark.__table__  # type: ignore[attr-defined]
 
 
 def unfinished_refresh(session: Session, connection_id: int) -> SandboxRefresh | None:
@@ -77,23 +78,27 @@ def finish_refresh(session: Session, refresh_id: int) -> None:
 
 
 def set_aside_watermarks(session: Session, refresh_id: int) -> int:
-    """Move the connection's watermarks onto the refresh (kept for audit, no longer read); return how many.
+    """Move the connection's watermarks (changes and deletions) onto the refresh (kept for audit, no longer
+    read); return how many.
 
     Idempotent: watermarks already set aside stay on the refresh, and none are left to move.
     """
     refresh = _get(session, refresh_id)
-    rows = session.connection().execute(
-        sa.select(_WATERMARKS.c.entity, _WATERMARKS.c.side, _WATERMARKS.c.value)
-        .where(_WATERMARKS.c.connection_id == refresh.connection_id)
-    ).all()
-    if rows:
-        kept = list(refresh.saved.get("watermarks", []))
+    moved = 0
+    for table, key in ((_WATERMARKS, "watermarks"), (_DELETION_WATERMARKS, "deletion_watermarks")):
+        rows = session.connection().execute(
+            sa.select(table.c.entity, table.c.side, table.c.value).where(table.c.connection_id == refresh.connection_id)
+        ).all()
+        if not rows:
+            continue
+        kept = list(refresh.saved.get(key, []))
         kept += [{"entity": e, "side": str(side), "value": value.isoformat()} for e, side, value in rows]
-        refresh.saved = {**refresh.saved, "watermarks": kept}
+        refresh.saved = {**refresh.saved, key: kept}
         session.add(refresh)
-        session.connection().execute(sa.delete(_WATERMARKS).where(_WATERMARKS.c.connection_id == refresh.connection_id))
+        session.connection().execute(sa.delete(table).where(table.c.connection_id == refresh.connection_id))
         session.flush()
-    return len(rows)
+        moved += len(rows)
+    return moved
 
 
 def rebind_org(session: Session, connection_id: int, crm_org_id: str) -> bool:

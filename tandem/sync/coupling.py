@@ -1,18 +1,34 @@
-"""Coupling: find records that already exist on the target side by each entity's match keys.
+"""Coupling: find records that already exist on the target side, and tell whether they already hold a record's
+values.
 
-The index reads the target side's key fields once per pass (pages, like any read), so coupling a
-page costs dictionary look-ups, not a query per record.
+An exact link (the ERP ``externalId`` held by the CRM record's link field) always wins; the entity's match
+keys only couple records without one. The match index reads the target side's key fields once per pass
+(pages, like any read), so coupling a page costs dictionary look-ups, not a query per record.
+
+:func:`holds_values` compares a target record as it is now with the values a sync would write to it: when
+it holds them already (a run wrote them and stopped before recording its bindings, a reply was lost, or
+the systems were put in step some other way), the record is re-linked instead of written again or held
+as a conflict.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from numbers import Real
 from typing import Any
 
 import pandas as pd
 
+from tandem.store.hashing import canonical_form
 from tandem.sync.context import Route, SyncContext
+
+#: Texts read as booleans (the ERP answers ``true``/``false`` as text).
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
 
 
 def normalise_key(value: Any) -> str | None:
@@ -25,11 +41,19 @@ def normalise_key(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Match:
-    """The outcome of looking a source record up: the target record's id and link key, or why not."""
+    """The outcome of looking a source record up: the target record's id and link key, or why not.
+
+    Attributes:
+        target_id: the partner's id, when one was found.
+        target_link: the link key the partner holds.
+        ambiguous: several target records qualify.
+        exact: found by the exact link (not by match keys).
+    """
 
     target_id: str | None = None
     target_link: str | None = None
     ambiguous: bool = False
+    exact: bool = False
 
 
 class MatchIndex:
@@ -84,3 +108,81 @@ class MatchIndex:
             if len(found) > 1:
                 return Match(ambiguous=True)
         return Match()
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, NaT, pandas' NA and empty text (Salesforce stores an empty text as null)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value == ""
+    if isinstance(value, list | tuple | dict | set):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def comparable(value: Any, kind: str | None) -> Any:
+    """``value`` in a form that compares equal to the same value as the other system writes or reads it.
+
+    Missing values and empty text are ``None``; ``number`` fields compare as decimals (``12.5`` = ``"12.50"``),
+    ``boolean`` fields as booleans (``"true"`` = ``True``), ``date`` fields by their UTC day and ``datetime``
+    fields to the millisecond in UTC (as the mapper writes them); other values as NFC text (numbers as their
+    canonical digits). A value that cannot be read as its kind compares as text, so it never equals a value of
+    another kind by accident.
+
+    Args:
+        value: a value from a page or a mapped record.
+        kind: the field's type in the mapping (``None`` when it has none).
+    """
+    if _missing(value):
+        return None
+    if kind == "number" and not isinstance(value, bool):
+        try:
+            return ("number", canonical_form(Decimal(str(value))))
+        except (InvalidOperation, ValueError):
+            pass
+    elif kind == "boolean":
+        if isinstance(value, bool):
+            return ("boolean", value)
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return ("boolean", text in _TRUE)
+    elif kind in ("date", "datetime"):
+        stamp = pd.to_datetime(pd.Series([value], dtype=object), utc=True, errors="coerce", format="mixed").iloc[0]
+        if not pd.isna(stamp):
+            if kind == "date":
+                return ("date", stamp.strftime("%Y-%m-%d"))
+            return ("datetime", stamp.floor("ms").isoformat())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, Decimal | Real):
+        return canonical_form(value)
+    item = getattr(value, "item", None)
+    if callable(item):  # numpy scalars
+        return comparable(item(), kind)
+    return canonical_form(value)
+
+
+def holds_values(current: Mapping[str, Any], record: Mapping[str, Any], kinds: Mapping[str, str | None]) -> bool:
+    """True when ``current`` (a record as a system holds it now) holds every value of ``record``.
+
+    Args:
+        current: the record as read (a page row: field name → value).
+        record: the values to look for (a mapped record; its absent fields are not compared).
+        kinds: each field's type in the mapping, for :func:`comparable`.
+
+    Returns:
+        False as soon as one field differs or was not read.
+    """
+    for name, value in record.items():
+        if name not in current:
+            return False
+        kind = kinds.get(name)
+        if comparable(value, kind) != comparable(current[name], kind):
+            return False
+    return True

@@ -1,16 +1,20 @@
 """One pass of one entity in one direction: read pages from the source, map, compare with the
-bindings, couple by match keys, write batches to the target, record bindings and the watermark.
+bindings, couple (by the exact link first, then by match keys), write batches to the target, record
+bindings and the watermark.
 
 Every write is idempotent (upsert by the link key, or update by a known id), so a page that is
-repeated after a crash or a retry never duplicates a record. A record that fails is stored as
-failed with its reason; the rest of its page is written.
+repeated after a crash or a retry never duplicates a record. Before a record is written (or held as a
+conflict) its target is read as it is now: a target that already holds the values is re-linked (its
+binding updated, no write), so a page written by a run that died before recording it is settled by the
+next run without a write and without a conflict. A record that fails is stored as failed with its
+reason; the rest of its page is written.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +22,7 @@ import pandas as pd
 
 from tandem.adapter import READ_TOTAL, WriteResult
 from tandem.mapper import MappedPage, Mapper
-from tandem.mapping import Direction, Filter, referenced_entities
+from tandem.mapping import Direction, FieldMap, Filter, referenced_entities
 from tandem.redaction import redact
 from tandem.store import session_scope
 from tandem.store.bindings import (
@@ -36,7 +40,7 @@ from tandem.store.tables import Binding, BindingStatus, Side
 from tandem.store.types import utc_now
 from tandem.sync.conflicts import HELD, settle
 from tandem.sync.context import Route, SyncContext
-from tandem.sync.coupling import Match, MatchIndex
+from tandem.sync.coupling import Match, MatchIndex, holds_values
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,9 @@ class PassResult:
             entity meet the same conflict, it is listed once.
         conflict_keys: the (CRM id, ERP id) of every conflict met.
         held_keys: those of the conflicts held for a person (policy ``hold``).
+        coupled_keys: the (CRM id, ERP id) of every pair coupled; a pair both passes of a two-way entity
+            couple (a dry run, where the first pass records nothing) counts once, the second time as
+            unchanged, as in a real run.
         pages: pages read.
     """
 
@@ -78,6 +85,7 @@ class PassResult:
     conflicts: list[ConflictEntry] = field(default_factory=list)
     conflict_keys: set[tuple[str, str]] = field(default_factory=set)
     held_keys: set[tuple[str, str]] = field(default_factory=set)
+    coupled_keys: set[tuple[str, str]] = field(default_factory=set)
     pages: int = 0
 
     @property
@@ -87,7 +95,13 @@ class PassResult:
 
     def absorb(self, other: PassResult) -> None:
         """Add another pass's (or page's) outcome to this one."""
+        repeated = len(self.coupled_keys & other.coupled_keys)
         self.counts = self.counts + other.counts
+        if repeated:
+            self.counts = replace(
+                self.counts, coupled=self.counts.coupled - repeated, unchanged=self.counts.unchanged + repeated
+            )
+        self.coupled_keys |= other.coupled_keys
         for name, count in other.skipped_values.items():
             self.skipped_values[name] = self.skipped_values.get(name, 0) + count
         self.failures.extend(other.failures[: max(0, FAILURE_SAMPLE - len(self.failures))])
@@ -123,6 +137,8 @@ class _Plan:
     counts: dict[str, int] = field(default_factory=dict)
     references: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped_values: dict[str, int] = field(default_factory=dict)
+    relinked: list[_Write] = field(default_factory=list)
+    coupled: set[tuple[str, str]] = field(default_factory=set)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -141,6 +157,19 @@ def _instant(value: Any) -> datetime | None:
     if stamp is None or pd.isna(stamp):
         return None
     return (stamp if stamp.tzinfo else stamp.tz_localize("UTC")).to_pydatetime()
+
+
+def _named(f: FieldMap, direction: Direction) -> str:
+    """The name of ``f`` on the side records travelling ``direction`` are written to."""
+    return f.crm if direction is Direction.TO_CRM else f.erp
+
+
+def _frame_rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """A read's records by id, missing values as ``None``."""
+    if not len(frame):
+        return {}
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return {str(record["id"]): record for record in records}
 
 
 def _matches(series: pd.Series, condition: Filter) -> pd.Series:
@@ -174,6 +203,11 @@ class EntityPass:
         self.reverse = Mapper(route.entity, opposite, templates=templates) if two_way else None
         self.index = MatchIndex(route)
         self._index_loaded = False
+        #: Each written target field's type (to compare a target's values with a mapped record's).
+        self._kinds = {_named(f, route.direction): f.type for f in self.mapper.fields}
+        self._kinds[route.target_link_field] = None
+        #: Each source field's type as the opposite pass writes it (to tell a target in step both ways).
+        self._reverse_kinds = {_named(f, opposite): f.type for f in self.reverse.fields} if self.reverse else {}
 
     def read_fields(self) -> list[str]:
         """The source fields a page must carry."""
@@ -182,7 +216,15 @@ class EntityPass:
         extra += [c.field for c in route.entity.filters if c.side == route.source_side.value]
         if route.entity.only_new_to_crm and route.source_side is Side.ERP:
             extra.append(route.created_field)
+        # The fields the opposite pass writes: a target re-linked is in step both ways only if they agree.
+        extra += list(self._reverse_kinds)
         return list(dict.fromkeys([*self.mapper.source_fields(), *extra]))
+
+    def target_fields(self) -> list[str]:
+        """The target fields a read of the targets must carry: the link key, the fields this pass writes, and
+        the fields the opposite pass reads (to hash the target as it would)."""
+        reverse = self.reverse.source_fields() if self.reverse is not None else []
+        return list(dict.fromkeys([self.route.target_link_field, *self._kinds, *reverse]))
 
     def run(self, since: datetime | None) -> PassResult:
         """Sync every source record changed at or after ``since`` (everything when ``None``), then try
@@ -240,10 +282,12 @@ class EntityPass:
         if source_ids:
             self._plan_page(plan, page, rows, bound)
         if self.context.dry_run:
-            existing = self._existing_links([w.link for w in plan.creates])
-            plan.count("inserted", sum(w.link not in existing for w in plan.creates))
-            plan.count("coupled", sum(w.coupling for w in plan.updates) + sum(w.link in existing for w in plan.creates))
-            plan.count("modified", sum(not w.coupling for w in plan.updates))
+            # What the writes would do: the plan already knows which targets exist (by link or match key).
+            couplings = [w for w in plan.updates if w.coupling]
+            plan.count("inserted", len(plan.creates))
+            plan.count("coupled", len(couplings))
+            plan.count("modified", len(plan.updates) - len(couplings))
+            plan.coupled.update(self._pair(w.source_id, str(w.target_id)) for w in couplings)
         else:
             self._write(plan)
             self._record(plan, read if advance else None)
@@ -260,27 +304,40 @@ class EntityPass:
         result.conflicts = plan.conflicts[:FAILURE_SAMPLE]
         result.conflict_keys = {(c.crm_id, c.erp_id) for c in plan.conflicts}
         result.held_keys = {(c.crm_id, c.erp_id) for c in plan.conflicts if c.outcome == HELD}
+        result.coupled_keys = plan.coupled
         return result
+
+    def _pair(self, source_id: str, target_id: str) -> tuple[str, str]:
+        """A record and its partner as (CRM id, ERP id)."""
+        return (target_id, source_id) if self.route.source_side is Side.ERP else (source_id, target_id)
 
     def _plan_page(
         self, plan: _Plan, page: pd.DataFrame, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]
     ) -> None:
         """Map the page's records and decide, record by record, what to write."""
         source_ids = list(rows)
-        # Outside any store transaction: the first look-up loads the target's match keys over the API.
-        matches = self._matches([i for i in source_ids if self._target_id(bound.get(i)) is None], rows)
+        # Outside any store transaction: the look-ups read the target over the API.
+        matches, current = self._matches([i for i in source_ids if self._target_id(bound.get(i)) is None], rows)
         with session_scope(self.context.store, write=False) as session:
-            taken = bindings_by_ids(
+            holders = bindings_by_ids(
                 session, self.context.connection_id, self.route.entity.name, self.route.target_side,
                 [m.target_id for m in matches.values() if m.target_id is not None],
             )
+        # Taken: coupled with another source record (a binding that only knows the target, after a failure
+        # the other way, is completed by the coupling).
+        source_side = self.route.source_side
+        taken = {
+            target_id for target_id, b in holders.items() if (b.crm_id if source_side is Side.CRM else b.erp_id)
+        }
+        # A record is created only when no target exists: one found by its link or match keys is updated
+        # without the fields written on create only (Salesforce refuses to update PricebookEntry.Product2Id).
         creating = pd.Series(
             [self._target_id(bound.get(i)) is None and matches.get(i, Match()).target_id is None for i in source_ids],
             index=page.index,
         )
         mapped = self.mapper.map_page(page, references=plan.references, creating=creating)
-        self._plan(plan, rows, mapped, bound, matches, set(taken))
-        self._check_targets(plan, rows, bound)
+        self._plan(plan, rows, mapped, bound, matches, taken)
+        self._reconcile(plan, rows, bound, current)
         # Values not synced count for the records written (an unchanged record's skipped value is no news).
         skipped = dict(zip(mapped.source_ids, mapped.skipped_fields, strict=True))
         for write in [*plan.updates, *plan.creates]:
@@ -305,7 +362,9 @@ class EntityPass:
         only_new = pd.Series(False, index=page.index)
         enabled_at = self.context.sync_enabled_at
         if self.route.entity.only_new_to_crm and self.route.source_side is Side.ERP and enabled_at is not None:
-            created = pd.to_datetime(page[self.route.created_field], utc=True, errors="coerce", format="mixed")
+            # The system's own creation stamp (ISO 8601). A record without one counts as created before sync
+            # was enabled: an old record is never pushed by accident.
+            created = pd.to_datetime(page[self.route.created_field], utc=True, errors="coerce", format="ISO8601")
             only_new = keep & ~(created >= pd.Timestamp(enabled_at))
             rule = rule.where(~only_new, ONLY_NEW_RULE)
             keep &= ~only_new
@@ -378,56 +437,76 @@ class EntityPass:
         # A CRM record that never had an ERP partner: its own id becomes the ERP externalId.
         return source_id if self.route.source_side is Side.CRM else None
 
-    def _matches(self, unbound: list[str], rows: dict[str, dict[str, Any]]) -> dict[str, Match]:
-        """Look the unbound source records up on the target side: by link key first, then by the entity's
-        match keys."""
-        found = self._matches_by_link(unbound, rows)
+    def _matches(
+        self, unbound: list[str], rows: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Match], dict[str, dict[str, Any]]]:
+        """Look the unbound source records up on the target side: by their exact link first, then (only the
+        records without one) by the entity's match keys.
+
+        Returns:
+            The matches by source id, and the target records found by link as they are now (by target id,
+            with :meth:`target_fields`).
+        """
+        found, current = self._matches_by_link(unbound, rows)
         rest = [source_id for source_id in unbound if source_id not in found]
         if not self.route.entity.match_keys or not rest:
-            return found
+            return found, current
         if not self._index_loaded:
             self.index.load(self.context)
             self._index_loaded = True
         found.update({source_id: self.index.find(rows[source_id]) for source_id in rest})
-        return found
+        return found, current
 
-    def _matches_by_link(self, unbound: list[str], rows: dict[str, dict[str, Any]]) -> dict[str, Match]:
-        """ERP records whose externalId is the id of a Salesforce record: that record, which they were created
-        from, is their partner (a run that stopped before storing the coupling or writing ``ERP_Id__c`` back
-        leaves them so), never a record to create a second time."""
-        if self.route.target_side is not Side.CRM or not unbound:
-            return {}
+    def _matches_by_link(
+        self, unbound: list[str], rows: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Match], dict[str, dict[str, Any]]]:
+        """The target records that hold the unbound source records' link keys (one read per page).
+
+        The link is the source's own (the ERP ``externalId``; a CRM record's ``ERP_Id__c``, or its id when it
+        never had an ERP partner). A target holding it is the record's partner whatever the match keys say:
+        written by a run that stopped before recording its binding, or coupled before a new state store.
+        An ERP record whose externalId is the id of a Salesforce record is that record's partner too (it was
+        created from it; a run that stopped before writing ``ERP_Id__c`` back leaves it so).
+        """
         links: dict[str, str] = {}
         for source_id in unbound:
-            link = rows[source_id].get(self.route.source_link_field)
-            if isinstance(link, str) and SALESFORCE_ID.fullmatch(link):
+            link = self._link_for_new(rows[source_id], source_id)
+            if link is not None:
                 links[source_id] = link
-        prefix = self.context.crm.key_prefix(self.route.target_object) if links else ""
-        links = {source_id: link for source_id, link in links.items() if prefix and link.startswith(prefix)}
         if not links:
-            return {}
-        frame = self.context.crm.read_by_ids(
-            self.route.target_object, sorted(set(links.values())), fields=[self.route.target_link_field]
+            return {}, {}
+        route, fields = self.route, self.target_fields()
+        frame = route.target_adapter(self.context).read_by_keys(
+            route.target_object, route.target_link_field, sorted(set(links.values())), fields=fields
         )
-        held = {
-            str(record_id)[:15]: (str(record_id), link)
-            for record_id, link in zip(frame["id"], frame[self.route.target_link_field], strict=True)
-        }
+        current = _frame_rows(frame)
+        holders: dict[str, list[str]] = {}
+        for target_id, row in current.items():
+            link = _text(row.get(route.target_link_field))
+            if link is not None:
+                holders.setdefault(link, []).append(target_id)
+        if route.target_side is Side.CRM:
+            by_id = {source_id: link for source_id, link in links.items()
+                     if link not in holders and SALESFORCE_ID.fullmatch(link)}
+            prefix = self.context.crm.key_prefix(route.target_object) if by_id else ""
+            by_id = {source_id: link for source_id, link in by_id.items() if prefix and link.startswith(prefix)}
+            if by_id:
+                created_from = _frame_rows(
+                    self.context.crm.read_by_ids(route.target_object, sorted(set(by_id.values())), fields=fields)
+                )
+                current.update(created_from)
+                for target_id in created_from:
+                    holders.setdefault(target_id[:15], [target_id])
+                links = {source_id: link[:15] if source_id in by_id else link for source_id, link in links.items()}
         matches: dict[str, Match] = {}
         for source_id, link in links.items():
-            if link[:15] in held:
-                target_id, target_link = held[link[:15]]
-                matches[source_id] = Match(target_id=target_id, target_link=_text(target_link))
-        return matches
-
-    def _existing_links(self, links: list[str]) -> set[str]:
-        """The link keys some target record already holds (a dry run's creates that would couple instead)."""
-        if not links:
-            return set()
-        route = self.route
-        frame = route.target_adapter(self.context).read_by_keys(route.target_object, route.target_link_field, links,
-                                                                fields=[])
-        return {str(v) for v in frame[route.target_link_field] if _text(v) is not None}
+            targets = holders.get(link, [])
+            if len(targets) == 1:
+                target_link = _text(current[targets[0]].get(route.target_link_field))
+                matches[source_id] = Match(target_id=targets[0], target_link=target_link, exact=True)
+            elif targets:
+                matches[source_id] = Match(ambiguous=True, exact=True)
+        return matches, current
 
     def _blocked(self, binding: Binding | None) -> bool:
         """True when the record must not travel this way: its coupling was removed after its partner was
@@ -473,13 +552,15 @@ class EntityPass:
                 continue
             match = matches.get(source_id, Match())
             if match.ambiguous:
-                self._fail(plan, source_id, "AMBIGUOUS_MATCH", "several target records share its match keys")
+                shared = "its link key" if match.exact else "its match keys"
+                self._fail(plan, source_id, "AMBIGUOUS_MATCH", f"several target records share {shared}")
                 continue
             if match.target_id is not None:
                 if match.target_id in taken:
+                    how = "link-key" if match.exact else "match-key"
                     self._fail(
                         plan, source_id, "MATCH_TAKEN",
-                        f"its match-key partner {match.target_id} is already coupled with another record",
+                        f"its {how} partner {match.target_id} is already coupled with another record",
                     )
                     continue
                 taken.add(match.target_id)
@@ -489,8 +570,9 @@ class EntityPass:
                 if link is None:
                     self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
                     continue
+                write_back = self._unlinked(row, link)
                 plan.updates.append(
-                    _Write(source_id, match.target_id, link, record, digest, True, self._unlinked(row, link))
+                    _Write(source_id, match.target_id, link, record, digest, True, write_back)
                 )
                 continue
             if not self.route.entity.create_missing:
@@ -502,50 +584,127 @@ class EntityPass:
                 continue
             plan.creates.append(_Write(source_id, None, link, record, digest, write_back=self._unlinked(row, link)))
 
-    def _check_targets(self, plan: _Plan, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]) -> None:
-        """Read the targets of the page's updates (one read per page of updates: the cost follows the changes).
+    def _reconcile(
+        self,
+        plan: _Plan,
+        rows: dict[str, dict[str, Any]],
+        bound: dict[str, Binding],
+        current: dict[str, dict[str, Any]],
+    ) -> None:
+        """Compare the page's update targets as they are now with what would be written (one read per page of
+        updates, less the targets read by link already: the cost follows the changes).
 
         A target that is gone was deleted since the last sync: it is not written (an upsert by external id
-        would bring it back); the deletion sweep applies the entity's deletion policy. For a two-way entity,
-        a target that changed too since the last sync is a conflict, settled by :meth:`_settle_conflicts`.
+        would bring it back); the deletion sweep applies the entity's deletion policy. A target that already
+        holds the record's values (and its link) is re-linked: its binding is brought up to date without a
+        write, and it is never a conflict. For a two-way entity, any other target that changed too since the
+        last sync is a conflict, settled by :meth:`_settle_conflicts`.
+
+        Args:
+            plan: the page's plan (its updates are narrowed to the records to write).
+            rows: the page's source records by id.
+            bound: their bindings.
+            current: target records read already (by target id); the others are read here.
         """
-        candidates = [w for w in plan.updates if not w.coupling]
-        if not candidates:
+        if not plan.updates:
             return
         route = self.route
-        fields = [route.target_link_field, *(self.reverse.source_fields() if self.reverse is not None else [])]
-        frame = route.read_by_ids(
-            self.context, route.target_side, [str(w.target_id) for w in candidates], list(dict.fromkeys(fields))
-        )
-        present = set(frame["id"].astype(str))
-        vanished = [w for w in candidates if str(w.target_id) not in present]
+        missing = sorted({str(w.target_id) for w in plan.updates} - set(current))
+        if missing:
+            current.update(_frame_rows(route.read_by_ids(self.context, route.target_side, missing,
+                                                         self.target_fields())))
+        vanished = [w for w in plan.updates if not w.coupling and str(w.target_id) not in current]
         if vanished:
             log.info("%s %s: %d targets were deleted since the last sync; left to the deletion sweep",
                      route.entity.name, route.direction.value, len(vanished))
             plan.count("skipped", len(vanished))
             gone = {id(w) for w in vanished}
             plan.updates = [w for w in plan.updates if id(w) not in gone]
-        if self.reverse is not None and not self.force and len(frame):
-            self._settle_conflicts(plan, rows, bound, frame)
+        targets = [current[str(w.target_id)] for w in plan.updates if str(w.target_id) in current]
+        hashes, back = self._hash_targets(targets)
+        keep: list[_Write] = []
+        for write in plan.updates:
+            target = current.get(str(write.target_id))
+            if target is not None and not self.force and self._holds(target, write):
+                self._relink(plan, write, rows[write.source_id], hashes, back)
+            else:
+                keep.append(write)
+        plan.updates = keep
+        if self.reverse is not None and not self.force and targets:
+            self._settle_conflicts(plan, rows, bound, current, hashes)
+
+    def _holds(self, target: dict[str, Any], write: _Write) -> bool:
+        """True when ``target`` holds the values ``write`` would write, and its link key."""
+        return holds_values(target, {self.route.target_link_field: write.link, **write.record}, self._kinds)
+
+    def _hash_targets(
+        self, targets: list[dict[str, Any]]
+    ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """For a two-way entity: the target records mapped the opposite way (as the opposite pass maps them).
+
+        Returns:
+            By target id: the hash the opposite pass computes (compared with the stored one, it tells whether
+            the target changed since the last sync), and the values it would write to the source.
+        """
+        if self.reverse is None or not targets:
+            return {}, {}
+        frame = pd.DataFrame.from_records(targets, columns=["id", "modified_at", *self.target_fields()])
+        with session_scope(self.context.store, write=False) as session:
+            references = self._references(session, frame, mapper=self.reverse, side=self.route.target_side)
+        page = self.reverse.map_page(frame, references=references)
+        return (dict(zip(page.source_ids, page.hashes, strict=True)),
+                dict(zip(page.source_ids, page.records, strict=True)))
+
+    def _relink(
+        self,
+        plan: _Plan,
+        write: _Write,
+        row: dict[str, Any],
+        hashes: dict[str, str],
+        back: dict[str, dict[str, Any]],
+    ) -> None:
+        """Bind a record to a target that already holds its values: no write, no conflict.
+
+        The target side's hash is stored only when the record is in step both ways (the source holds what the
+        opposite pass would write too); otherwise the stored one stays, and the opposite pass syncs the rest.
+        """
+        route = self.route
+        target_id = str(write.target_id)
+        in_step = target_id in back and holds_values(row, back[target_id], self._reverse_kinds)
+        ids = {route.source_side: write.source_id, route.target_side: target_id}
+        digests = {route.source_side: write.digest, route.target_side: hashes.get(target_id) if in_step else None}
+        plan.bindings.append(
+            BindingRecord(
+                crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], external_id=write.link,
+                crm_hash=digests[Side.CRM], erp_hash=digests[Side.ERP],
+                status=BindingStatus.SYNCED, last_synced_at=utc_now(),
+            )
+        )
+        if write.coupling:
+            plan.count("coupled")
+            plan.coupled.add(self._pair(write.source_id, target_id))
+        else:
+            plan.count("unchanged")
+        if write.write_back:
+            plan.relinked.append(write)
 
     def _settle_conflicts(
-        self, plan: _Plan, rows: dict[str, dict[str, Any]], bound: dict[str, Binding], frame: pd.DataFrame
+        self,
+        plan: _Plan,
+        rows: dict[str, dict[str, Any]],
+        bound: dict[str, Binding],
+        current: dict[str, dict[str, Any]],
+        current_hashes: dict[str, str],
     ) -> None:
         """Find the updates whose target record changed too since the last sync, and apply the entity's policy.
 
-        ``frame`` holds the targets as they are now; each is hashed the way the opposite pass would: a hash
-        other than the stored one means the target changed since the last sync. The winner's values are
-        written (by this pass or the opposite one); a held record is written by neither and marked
-        ``CONFLICT_HELD``.
+        ``current`` holds the targets as they are now and ``current_hashes`` their hashes the way the opposite
+        pass computes them: a hash other than the stored one means the target changed since the last sync. The
+        winner's values are written (by this pass or the opposite one); a held record is written by neither and
+        marked ``CONFLICT_HELD``. (Targets that hold the record's values were re-linked before: never a
+        conflict.)
         """
-        if self.reverse is None:
-            return
         route = self.route
-        with session_scope(self.context.store, write=False) as session:
-            references = self._references(session, frame, mapper=self.reverse, side=route.target_side)
-        current = self.reverse.map_page(frame, references=references)
-        current_hashes = dict(zip(current.source_ids, current.hashes, strict=True))
-        target_times = dict(zip(frame["id"].astype(str), frame["modified_at"], strict=True))
         policy = self.context.conflict_policy(route.entity.name)
         keep: list[_Write] = []
         for write in plan.updates:
@@ -557,7 +716,7 @@ class EntityPass:
                 continue
             times = {
                 route.source_side: rows[write.source_id].get("modified_at"),
-                route.target_side: target_times.get(target_id),
+                route.target_side: current[target_id].get("modified_at"),
             }
             outcome = settle(policy, times[Side.CRM], times[Side.ERP])
             ids = {route.source_side: write.source_id, route.target_side: target_id}
@@ -609,6 +768,7 @@ class EntityPass:
         now = utc_now()
         key = route.entity.crm_key
         if not plan.updates and not plan.creates:
+            self._write_back_links(plan.relinked)
             return
         if route.target_side is Side.CRM:
             update_results = context.crm.update_batch(
@@ -628,13 +788,17 @@ class EntityPass:
             if self._settle(plan, write, outcome):
                 plan.count("coupled" if write.coupling else "modified")
                 written.append((write, outcome.id or str(write.target_id)))
+                if write.coupling:
+                    plan.coupled.add(self._pair(write.source_id, written[-1][1]))
         for write, outcome in zip(plan.creates, create_results, strict=True):
             if self._settle(plan, write, outcome) and outcome.id is not None:
                 # An upsert that found its record under the link key coupled it (matched by external id).
                 plan.count("inserted" if outcome.created else "coupled")
                 written.append((write, outcome.id))
+                if not outcome.created:
+                    plan.coupled.add(self._pair(write.source_id, outcome.id))
         if route.target_side is Side.ERP:
-            self._write_back_links(written)
+            self._write_back_links([*(w for w, _ in written), *plan.relinked])
         reverse_hashes = self._reverse_hashes(written)
         for write, target_id in written:
             ids = {route.source_side: write.source_id, route.target_side: target_id}
@@ -681,10 +845,10 @@ class EntityPass:
         self._fail(plan, write.source_id, outcome.error_code or "UNKNOWN", message, write.target_id)
         return False
 
-    def _write_back_links(self, written: list[tuple[_Write, str]]) -> None:
-        """Give CRM records their ERP link key (``ERP_Id__c``) after their ERP partner was written."""
+    def _write_back_links(self, written: list[_Write]) -> None:
+        """Give CRM records their ERP link key (``ERP_Id__c``) once their ERP partner was written (or found)."""
         key = self.route.entity.crm_key
-        updates = [{"Id": w.source_id, key: w.link} for w, _ in written if w.write_back]
+        updates = [{"Id": w.source_id, key: w.link} for w in written if w.write_back]
         if updates:
             failed = [r for r in self.context.crm.update_batch(self.route.source_object, updates) if not r.ok]
             if failed:

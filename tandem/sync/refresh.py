@@ -22,7 +22,7 @@ from tandem.mapping import MappingSet
 from tandem.store import count_by_status, session_scope, update_connection
 from tandem.store.bindings import archive_bindings
 from tandem.store.refreshes import complete_step, rebind_org, set_aside_watermarks
-from tandem.store.watermarks import list_watermarks
+from tandem.store.watermarks import list_deletion_watermarks, list_watermarks
 from tandem.sync.context import CrmAdapter
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,8 @@ class StepOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def totals(self) -> dict[str, int]:
-        """The step's counts summed over its rows."""
-        names = ("deleted", "kept", "matched", "created")
+        """The step's counts summed over its rows (``failed``: records that did not sync, the resync's)."""
+        names = ("deleted", "kept", "matched", "created", "failed")
         return {name: sum(int(row.get(name, 0) or 0) for row in self.rows) for name in names}
 
 
@@ -162,7 +162,8 @@ def cancel_subscription(scope: RefreshScope) -> StepOutcome:
     if scope.dry_run:
         with session_scope(scope.store, write=False) as session:
             bindings = sum(count_by_status(session, scope.connection_id).values())
-            watermarks = len(list_watermarks(session, scope.connection_id))
+            watermarks = len(list_watermarks(session, scope.connection_id)) + len(
+                list_deletion_watermarks(session, scope.connection_id))
         verb = "would archive"
     else:
         with session_scope(scope.store) as session:
@@ -249,7 +250,10 @@ def resync_rows(reports_rows: list[dict[str, Any]], mappings: MappingSet, *, dry
     """The resync's per-entity counts as matched (coupled) and created (inserted) records.
 
     In a dry run the CRM still holds the transactions the procedure deletes first, so the transactions a
-    dry run finds under their link key are counted as created, as the real run will create them.
+    dry run finds under their link key are counted as created, as the real run will create them. The rest
+    of a dry run's counts are what the real run does: it finds the same records by link and match keys,
+    counts a pair both directions of a two-way entity find once, and updates a matched record without the
+    fields written on create only.
     """
     transactional = {entity for entity, _, _ in transactional_objects(mappings)}
     rows = []

@@ -5,15 +5,12 @@ by id and for every failing record of an entity, its dry run, and ids that do no
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
@@ -41,7 +38,7 @@ from tests.flows.conftest import save_connection
 from tests.support.chromium import dump_dom, screenshot
 from tests.support.emulator import RunningEmulator
 from tests.support.png import pixels
-from web.app import create_app
+from tests.support.web import serving
 from web.html import COLOURS
 from web.sources import card_source, failure_source
 
@@ -94,17 +91,8 @@ def outcomes(rows: list[dict[str, object]]) -> dict[str, tuple[object, object]]:
 @pytest.fixture(scope="module")
 def served(world: dict[str, Any]) -> Iterator[str]:
     """``tandem serve``'s app for connection ``retry`` on a free port; its base URL."""
-    server = uvicorn.Server(uvicorn.Config(create_app("retry"), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving("retry") as url:
+        yield url
 
 
 def test_failing_records_on_the_command_line_over_http_and_from_the_card(

@@ -7,15 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 import yaml
 from prefect.settings import PREFECT_API_URL
 
@@ -35,7 +32,7 @@ from tests.flows.conftest import save_connection
 from tests.support.chromium import dump_dom, screenshot
 from tests.support.emulator import RunningEmulator
 from tests.support.png import pixels
-from web.app import create_app
+from tests.support.web import serving
 from web.html import COLOURS
 from web.sources import card_source
 
@@ -143,17 +140,8 @@ def test_every_status_on_real_records(connection: dict[str, Any]) -> None:
 @pytest.fixture
 def served() -> Iterator[str]:
     """``tandem serve``'s app for connection ``cards`` on a free port; its base URL."""
-    server = uvicorn.Server(uvicorn.Config(create_app("cards"), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the card server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving("cards") as url:
+        yield url
 
 
 def test_the_card_over_json_in_a_browser_and_on_the_command_line(
