@@ -36,7 +36,6 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling, Completed, Scheduled
 from sqlmodel import select
 
-from flows.initial_import import initial_import
 from tandem.mapping import MAPPINGS_DIR, load_mapping_set
 from tandem.store import create_store_engine, session_scope
 from tandem.store.tables import RunState, SyncRun
@@ -310,12 +309,19 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
         "tandem deploy: no Tandem Sync Connection block named 'ghost' on this Prefect server: save it first "
         "(README: Running Tandem on a Prefect server, step 4), or check the name with `prefect block ls`"
     ], unknown.stderr
-    # The operator's path: the initial import once, then `tandem deploy --connection NAME`; nothing else.
-    initial_import(connection=CONNECTION)
-    deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "20")
+    # The operator's path: `tandem deploy --connection NAME`, the initial import once (Run in the UI), nothing else.
+    # (No flow runs in this process: its events would stay queued for this module's server after it stops.)
+    deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "30")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     name = f"incremental-sync/{CONNECTION}-incremental-erp-to-crm"
     assert f"{CONNECTION}-incremental-erp-to-crm" in deployed.stdout
+    wait_for_worker(worker, pool)
+    with client() as prefect:
+        importing = prefect.create_flow_run_from_deployment(
+            prefect.read_deployment_by_name(f"initial-import/{CONNECTION}-initial-import").id
+        )
+    imported = wait_for_final_state(importing.id, worker)
+    assert imported.state_name == "Completed", imported.state_name
     with client() as prefect:
         deployment = prefect.read_deployment_by_name(name)
         [schedule] = deployment.schedules
@@ -323,7 +329,6 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
         assert deployment.parameters["connection"] == connection_ref()
         paused = prefect.read_deployment_by_name(f"incremental-sync/{CONNECTION}-incremental-two-way")
         assert [s.active for s in paused.schedules] == [False]
-    wait_for_worker(worker, pool)
     # The scheduler service (not this test) creates the run; the worker picks it up and runs it to the end.
     deadline = time.monotonic() + RUN_SECONDS
     of_deployment = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]))
