@@ -41,7 +41,7 @@ from emulators.erp.bulkload import bulk_load  # noqa: E402
 from emulators.process import RunningEmulator, start_emulator  # noqa: E402
 
 PREFIX = "INC"
-SCHEDULES = {"incremental-sync/erp-to-crm": 300, "incremental-sync/crm-to-erp": 1800}
+SCHEDULES = {"incremental-sync/incremental-erp-to-crm": 300, "incremental-sync/incremental-crm-to-erp": 1800}
 
 
 def calls(emulator: RunningEmulator) -> dict[str, int]:
