@@ -37,3 +37,11 @@ def erp_write(erp: ErpAdapter, record_type: str, records: list[dict[str, Any]]) 
     results = erp.upsert_batch(record_type, "externalId", records)
     assert all(r.ok for r in results), [r.error_message for r in results if not r.ok]
     return [str(r.id) for r in results]
+
+
+def sf_task(crm: RunningEmulator, external_id: str) -> dict[str, Any]:
+    """The Salesforce task whose ERP_Id__c is ``external_id`` (its status fields and dates)."""
+    [task] = salesforce(crm).query(
+        f"SELECT Id, Subject, Status, Priority, ActivityDate, Description FROM Task WHERE ERP_Id__c = '{external_id}'"
+    )["records"]
+    return dict(task)

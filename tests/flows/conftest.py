@@ -14,6 +14,8 @@ from blocks.connection import ConnectionOptions, SyncConnection
 from blocks.erp import ErpCredentials
 from blocks.salesforce import SalesforceCredentials
 from blocks.store import StateStore
+from flows.initial_import import initial_import
+from flows.parameters import EntityName
 from tests.support.emulator import RunningEmulator, start_emulator
 
 
@@ -84,3 +86,20 @@ def save_connection(
     )
     block.save(name, overwrite=True)
     return block
+
+
+#: The reminder-task entity, as the flows take it.
+TASK = [EntityName("task")]
+
+
+@pytest.fixture
+def enabled(
+    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
+) -> tuple[RunningEmulator, RunningEmulator, Path]:
+    """Sync enabled on connection ``tasks`` (the initial import of tasks has run): the task rule tests."""
+    crm, erp = fresh
+    store_path = tmp_path / "state.sqlite3"
+    save_connection("tasks", crm, erp, store_path)
+    [row] = initial_import(connection="tasks", entities=TASK)
+    assert row["state"] == "succeeded" and row["failed"] == 0, row
+    return crm, erp, store_path

@@ -9,17 +9,14 @@ from sqlmodel import select
 
 from blocks.connection import ConnectionOptions
 from flows.incremental_sync import incremental_sync
-from flows.initial_import import initial_import
-from flows.parameters import EntityName
 from tandem.mapping import Direction
 from tandem.store import create_store_engine, session_scope
 from tandem.store.tables import Binding, BindingStatus, Side
 from tandem.sync.entity_pass import ONLY_NEW_RULE, excluded_code
-from tests.flows.clients import erp_client, erp_record, erp_write, salesforce
-from tests.flows.conftest import save_connection
+from tests.flows.clients import erp_client, erp_record, erp_write, salesforce, sf_task
+from tests.flows.conftest import TASK, save_connection
 from tests.support.emulator import RunningEmulator
 
-TASK = [EntityName("task")]
 FIELDS = ["title", "status", "priority", "dueDate", "message"]
 
 
@@ -27,25 +24,6 @@ def task_row(rows: list[dict[str, object]]) -> dict[str, object]:
     [row] = [r for r in rows if r["entity"] == "task"]
     assert row["state"] == "succeeded" and row["failed"] == 0, row
     return row
-
-
-def sf_task(crm: RunningEmulator, external_id: str) -> dict[str, object]:
-    [task] = salesforce(crm).query(
-        f"SELECT Id, Subject, Status, Priority, ActivityDate, Description FROM Task WHERE ERP_Id__c = '{external_id}'"
-    )["records"]
-    return dict(task)
-
-
-@pytest.fixture
-def enabled(
-    fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path
-) -> tuple[RunningEmulator, RunningEmulator, Path]:
-    """Sync enabled on connection ``tasks`` (the initial import of tasks has run)."""
-    crm, erp = fresh
-    store_path = tmp_path / "state.sqlite3"
-    save_connection("tasks", crm, erp, store_path)
-    task_row(initial_import(connection="tasks", entities=TASK))
-    return crm, erp, store_path
 
 
 def test_reminder_tasks_follow_the_sales_connect_rules_both_ways(
