@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from tandem.mapping import Direction, EntityMapping, FieldMap, referenced_entities
+from tandem.store.digests import DigestMaker
 from tandem.store.hashing import content_hash
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
@@ -110,8 +111,9 @@ class MappedPage:
     Attributes:
         source_ids: ids of the source records that mapped, in order.
         records: the target-shaped records (fields not synced are absent), aligned with ``source_ids``.
-        hashes: a content hash of each mapped record (to recognise unchanged records and echoes);
-            fields written only on create are left out, so a record hashes alike before and after.
+        hashes: the field digest of each mapped record (:mod:`tandem.store.digests`: to recognise unchanged
+            records and echoes, and which fields changed); fields written only on create are left out, so a
+            record digests alike before and after.
         failures: records that could not be mapped.
         skipped_values: per target field, how many values a value map left unsynced.
         skipped_fields: per mapped record (aligned with ``records``), the target fields left unsynced.
@@ -345,6 +347,14 @@ class Mapper:
         self.fields = entity.fields_towards(direction)
         self.templates = dict(templates or {})
         self._create_only = {self._target(f) for f in self.fields if f.only_on_create or self._fixed_template(f)}
+        #: Digests of the mapped records' fields (those written on create only are not part of them).
+        self.digests = DigestMaker(
+            sorted({self._target(f) for f in self.fields} - self._create_only)
+        )
+
+    def whole_record_hash(self, record: Mapping[str, Any]) -> str:
+        """The whole-record hash stores kept before field digests, of a mapped record (to read such a store)."""
+        return content_hash({k: v for k, v in record.items() if k not in self._create_only})
 
     def _source(self, f: FieldMap) -> str:
         return f.erp if self.direction is Direction.TO_CRM else f.crm
@@ -443,7 +453,7 @@ class Mapper:
             page.source_ids.append(ids[position])
             page.records.append(record)
             page.skipped_fields.append(skipped_at.get(position, []))
-            page.hashes.append(content_hash({k: v for k, v in record.items() if k not in self._create_only}))
+            page.hashes.append(self.digests.digest(record))
         return page
 
     def _problem(self, f: FieldMap, code: str) -> str:

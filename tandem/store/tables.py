@@ -137,8 +137,8 @@ class Binding(SQLModel, table=True):
         crm_id: the CRM record id.
         erp_id: the ERP record's internal id.
         external_id: the id used for idempotent upserts by external id.
-        crm_hash: content hash of the CRM side's mapped fields at the last sync.
-        erp_hash: content hash of the ERP side's mapped fields at the last sync.
+        crm_hash: field digest of the CRM side's mapped fields at the last sync (:mod:`tandem.store.digests`).
+        erp_hash: field digest of the ERP side's mapped fields at the last sync.
         last_synced_at: when the record was last synced successfully.
         status: see :class:`BindingStatus`.
         error_code: the last error's code (``failed`` bindings).
@@ -154,8 +154,8 @@ class Binding(SQLModel, table=True):
     crm_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     erp_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     external_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255), nullable=True))
-    crm_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
-    erp_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    crm_hash: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    erp_hash: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     last_synced_at: datetime | None = _utc_field(nullable=True)
     status: BindingStatus = _enum_field(BindingStatus, "ck_bindings_status", BindingStatus.PENDING)
     error_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(100), nullable=True))

@@ -1,6 +1,8 @@
 """Bring a state store created by an earlier Tandem up to the current tables, keeping every row.
 
-The changes so far: ``sync_runs`` gained the ``message`` column and the ``crashed`` state (SQLite cannot
+The changes so far: the bindings' ``crm_hash``/``erp_hash`` hold field digests, longer than the 64
+characters a whole-record hash took (PostgreSQL widens them to ``TEXT``; SQLite does not enforce a
+length); ``sync_runs`` gained the ``message`` column and the ``crashed`` state (SQLite cannot
 change a CHECK constraint in place, so there the table is rebuilt the way SQLite documents: new table,
 copy, drop, rename, with foreign keys off meanwhile; PostgreSQL alters it), and indexes added since a
 store was created are created (``create_all`` adds indexes only with their table). Running it on a
@@ -12,9 +14,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from tandem.store.tables import TABLES, RunState, SyncRun
+from tandem.store.tables import TABLES, Binding, RunState, SyncRun
 
 _RUNS: sa.Table = SyncRun.__table__  # type: ignore[attr-defined]
+_BINDINGS: sa.Table = Binding.__table__  # type: ignore[attr-defined]
+_DIGESTS = ("crm_hash", "erp_hash")
 _SCRATCH = "sync_runs_upgrade"
 
 
@@ -27,6 +31,8 @@ def upgrade_store(engine: Engine) -> bool:
         _upgrade_postgresql(engine)
     elif changed:
         _upgrade_sqlite(engine, sorted(columns))
+    if engine.dialect.name == "postgresql":
+        changed = _widen_digests(engine) or changed
     for table in TABLES:
         present = {index["name"] for index in sa.inspect(engine).get_indexes(table.name)}
         for index in table.indexes:
@@ -34,6 +40,19 @@ def upgrade_store(engine: Engine) -> bool:
                 index.create(engine)
                 changed = True
     return changed
+
+
+def _widen_digests(engine: Engine) -> bool:
+    """Make the bindings' digest columns ``TEXT`` where an older store has ``VARCHAR(64)``."""
+    narrow = [
+        column["name"] for column in sa.inspect(engine).get_columns(_BINDINGS.name)
+        if column["name"] in _DIGESTS and getattr(column["type"], "length", None) is not None
+    ]
+    if narrow:
+        with engine.begin() as connection:
+            for name in narrow:
+                connection.exec_driver_sql(f"ALTER TABLE {_BINDINGS.name} ALTER COLUMN {name} TYPE TEXT")
+    return bool(narrow)
 
 
 def _state_check() -> str:

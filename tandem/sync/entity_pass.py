@@ -35,6 +35,7 @@ from tandem.store.bindings import (
     upsert_bindings,
 )
 from tandem.store.conflicts import ConflictEntry, record_conflicts
+from tandem.store.digests import is_field_digest
 from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
 from tandem.store.tables import Binding, BindingStatus, Side
 from tandem.store.types import utc_now
@@ -123,6 +124,11 @@ class _Write:
     digest: str
     coupling: bool = False
     write_back: bool = False
+    #: Fields (named on the source side) the target changed since the last sync and this write leaves as they
+    #: are: their stored target digests stay, so the opposite pass carries them.
+    pending: frozenset[str] = frozenset()
+    #: The target's digest stored at the last sync (to keep the pending fields' parts of it).
+    target_digest: str | None = None
 
 
 @dataclass
@@ -208,6 +214,11 @@ class EntityPass:
         self._kinds[route.target_link_field] = None
         #: Each source field's type as the opposite pass writes it (to tell a target in step both ways).
         self._reverse_kinds = {_named(f, opposite): f.type for f in self.reverse.fields} if self.reverse else {}
+        #: The fields that travel both ways: the target's name → the source's name.
+        both_ways = {id(f) for f in self.reverse.fields} if self.reverse else set()
+        self._partners = {
+            _named(f, route.direction): _named(f, opposite) for f in self.mapper.fields if id(f) in both_ways
+        }
 
     def read_fields(self) -> list[str]:
         """The source fields a page must carry."""
@@ -515,11 +526,26 @@ class EntityPass:
             return False
         return binding.error_code in {UNLINKED, excluded_code(self.route.target_side)}
 
-    def _unchanged(self, binding: Binding, digest: str) -> bool:
+    def _unchanged(self, binding: Binding, digest: str, record: dict[str, Any]) -> bool:
         """True when the source record holds what was last synced (a failure the other way does not count)."""
-        if self.force:
+        if self.force or binding.status not in {BindingStatus.SYNCED, BindingStatus.FAILED}:
             return False
-        return self._source_hash(binding) == digest and binding.status in {BindingStatus.SYNCED, BindingStatus.FAILED}
+        stored = self._source_hash(binding)
+        if stored is not None and not is_field_digest(stored):  # a store older than field digests
+            return stored == self.mapper.whole_record_hash(record)
+        return stored == digest
+
+    def _changed_part(self, record: dict[str, Any], stored: str | None, digest: str) -> dict[str, Any]:
+        """The fields of a two-way record that changed since its last sync (all of them when that is unknown).
+
+        A one-way entity's target is a copy of its source: its records are written whole.
+        """
+        if self.reverse is None or self.force:
+            return record
+        changed = self.mapper.digests.changed_fields(stored, digest)
+        if changed is None:
+            return record
+        return {name: value for name, value in record.items() if name in changed}
 
     def _plan(
         self,
@@ -540,9 +566,10 @@ class EntityPass:
                 continue
             target_id = self._target_id(binding)
             if binding is not None and target_id is not None:
-                if self._unchanged(binding, digest):
+                if self._unchanged(binding, digest, record):
                     plan.count("unchanged")
                     continue
+                record = self._changed_part(record, self._source_hash(binding), digest)
                 link = binding.external_id or self._link_for_new(row, source_id)
                 if link is None:
                     self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
@@ -631,7 +658,7 @@ class EntityPass:
                 keep.append(write)
         plan.updates = keep
         if self.reverse is not None and not self.force and targets:
-            self._settle_conflicts(plan, rows, bound, current, hashes)
+            self._settle_conflicts(plan, rows, bound, current, hashes, back)
 
     def _holds(self, target: dict[str, Any], write: _Write) -> bool:
         """True when ``target`` holds the values ``write`` would write, and its link key."""
@@ -695,14 +722,18 @@ class EntityPass:
         bound: dict[str, Binding],
         current: dict[str, dict[str, Any]],
         current_hashes: dict[str, str],
+        back: dict[str, dict[str, Any]],
     ) -> None:
-        """Find the updates whose target record changed too since the last sync, and apply the entity's policy.
+        """Find the updates whose target record changed the same fields since the last sync, and apply the
+        entity's policy to them.
 
-        ``current`` holds the targets as they are now and ``current_hashes`` their hashes the way the opposite
-        pass computes them: a hash other than the stored one means the target changed since the last sync. The
-        winner's values are written (by this pass or the opposite one); a held record is written by neither and
-        marked ``CONFLICT_HELD``. (Targets that hold the record's values were re-linked before: never a
-        conflict.)
+        ``current`` holds the targets as they are now and ``current_hashes`` their digests the way the opposite
+        pass computes them: fields whose digests differ from the stored ones changed on the target since the
+        last sync. Edits of different fields are no conflict: this pass writes its fields and leaves the
+        target's (they stay pending, for the opposite pass). When a field changed on both sides to different
+        values, the winner's values are written (by this pass or the opposite one); a held record is written by
+        neither and marked ``CONFLICT_HELD``. (Targets that hold the record's values were re-linked before:
+        never a conflict.)
         """
         route = self.route
         policy = self.context.conflict_policy(route.entity.name)
@@ -710,8 +741,13 @@ class EntityPass:
         for write in plan.updates:
             target_id = str(write.target_id)
             stored = self._target_hash(bound[write.source_id]) if not write.coupling else None
-            now = current_hashes.get(target_id)
-            if stored is None or now is None or now == stored:
+            changed_there = self._target_changes(stored, current_hashes.get(target_id), back.get(target_id))
+            if not changed_there:
+                keep.append(write)
+                continue
+            write = replace(write, pending=changed_there, target_digest=stored)
+            overlap = self._overlap(write, current[target_id])
+            if not overlap:
                 keep.append(write)
                 continue
             times = {
@@ -727,8 +763,8 @@ class EntityPass:
                     policy=policy.value, outcome=outcome,
                 )
             )
-            if outcome == route.source_side.value:
-                keep.append(write)
+            if outcome == route.source_side.value:  # this side's values stand; the target's other edits travel
+                keep.append(replace(write, pending=write.pending - {self._partners[name] for name in overlap}))
             elif outcome == HELD:  # listed with the conflicts (not as a failure); the binding says it waits
                 plan.bindings.append(
                     BindingRecord(
@@ -738,9 +774,34 @@ class EntityPass:
                         "resolve-conflicts to keep one side",
                     )
                 )
-            else:
-                plan.count("skipped")  # the target's values stand: the opposite pass writes them
+            else:  # the target's values stand (the opposite pass writes them); this side's other edits travel
+                rest = {name: value for name, value in write.record.items() if name not in overlap}
+                if rest:
+                    keep.append(replace(write, record=rest))
+                else:
+                    plan.count("skipped")
         plan.updates = keep
+
+    def _target_changes(
+        self, stored: str | None, now: str | None, target: dict[str, Any] | None
+    ) -> frozenset[str]:
+        """The fields (named on the source side) a target changed since the last sync; every two-way field when
+        the stored digest cannot tell which (a store older than field digests)."""
+        if self.reverse is None or stored is None or now is None or now == stored:
+            return frozenset()
+        if not is_field_digest(stored):
+            if target is not None and self.reverse.whole_record_hash(target) == stored:
+                return frozenset()
+            return frozenset(self.reverse.digests.names)
+        changed = self.reverse.digests.changed_fields(stored, now)
+        return frozenset(self.reverse.digests.names) if changed is None else changed
+
+    def _overlap(self, write: _Write, target: dict[str, Any]) -> set[str]:
+        """The fields ``write`` would write (target names) that the target changed too, to another value."""
+        return {
+            name for name, value in write.record.items()
+            if self._partners.get(name) in write.pending and not holds_values(target, {name: value}, self._kinds)
+        }
 
     def _target_hash(self, binding: Binding) -> str | None:
         return binding.crm_hash if self.route.target_side is Side.CRM else binding.erp_hash
@@ -802,7 +863,10 @@ class EntityPass:
         reverse_hashes = self._reverse_hashes(written)
         for write, target_id in written:
             ids = {route.source_side: write.source_id, route.target_side: target_id}
-            hashes = {route.source_side: write.digest, route.target_side: reverse_hashes.get(target_id)}
+            fresh = reverse_hashes.get(target_id)
+            if self.reverse is not None and write.pending:  # the target's own edits stay to be carried back
+                fresh = self.reverse.digests.merge(fresh, write.target_digest, write.pending)
+            hashes = {route.source_side: write.digest, route.target_side: fresh}
             plan.bindings.append(
                 BindingRecord(
                     crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], external_id=write.link,

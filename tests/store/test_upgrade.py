@@ -79,3 +79,21 @@ def test_an_index_added_since_the_store_was_created_is_created(engine: Engine) -
     assert upgrade_store(engine) is True
     assert "ix_record_errors_record" in {i["name"] for i in sa.inspect(engine).get_indexes("record_errors")}
     assert upgrade_store(engine) is False
+
+
+def test_the_digest_columns_of_an_older_store_take_field_digests(engine: Engine, cid: int) -> None:
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            for name in ("crm_hash", "erp_hash"):
+                connection.exec_driver_sql(f"ALTER TABLE bindings ALTER COLUMN {name} TYPE VARCHAR(64)")
+        assert upgrade_store(engine) is True
+    digest = "~" + "x" * 404  # a field digest of 50 fields
+    with session_scope(engine) as session:
+        session.execute(sa.text(
+            "INSERT INTO bindings (connection_id, entity, crm_id, crm_hash, erp_hash, status, archived, created_at, "
+            "updated_at) VALUES (:c, 'customer', '001', :d, :d, 'synced', false, CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)"), {"c": cid, "d": digest})
+    with session_scope(engine) as session:
+        stored = session.execute(sa.text("SELECT crm_hash, erp_hash FROM bindings")).one()
+    assert tuple(stored) == (digest, digest)
+    assert upgrade_store(engine) is False
