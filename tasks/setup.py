@@ -15,6 +15,7 @@ from blocks.connection import SyncConnection
 from tandem.adapter import RecordAdapter
 from tandem.errors import SyncError
 from tandem.mapping import MappingSet, check_fields_exist
+from tandem.salesforce.metadata_check import require_org_metadata
 from tandem.store import require_id, session_scope, update_connection
 from tandem.store.runs import mark_crashed_runs, start_run
 from tandem.store.types import utc_now
@@ -71,6 +72,7 @@ def open_connection(
         # A dry run reports as if sync were enabled now, without recording it.
         enabled_at = started_at if dry_run else _enable(store, connection_id, started_at)
     mappings = block.mapping_set_for_run()
+    require_org_metadata(crm, mappings, entities)  # the org has every object, field and access needed
     _check_fields(mappings, entities, crm, erp)
     context = SyncContext(
         connection_id=connection_id, store=store, crm=crm, erp=erp, mappings=mappings,

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulators.common.control import CONTROL_PREFIX
 from emulators.common.faults import FaultKind, FaultRule
-from emulators.salesforce import bulk, routes_collections, routes_composite, routes_query, routes_records
+from emulators.salesforce import bulk, bulk1_routes, routes_collections, routes_composite, routes_query, routes_records
 from emulators.salesforce.auth import (
     BAD_OAUTH_TOKEN,
     EXPIRED_REFRESH_TOKEN,
@@ -41,6 +41,7 @@ from emulators.salesforce.auth import (
     verify_jwt_assertion,
 )
 from emulators.salesforce.errors import NOT_FOUND_MESSAGE, json_response
+from emulators.salesforce.metadata_api import METADATA_PREFIX, answer_metadata_call
 from emulators.salesforce.rest import VERSION_PATH, Call, EmulatorState, dispatch, find_route, supported, versions
 from emulators.salesforce.wire import decode_body, size_response, size_violation
 
@@ -83,6 +84,10 @@ def classify(scope: Scope) -> str:
     method: str = scope["method"]
     if path.startswith(SOAP_LOGIN_PREFIX):
         return "login.soap"
+    if path.startswith(METADATA_PREFIX):
+        return "metadata.soap"
+    if path.startswith(bulk1_routes.ASYNC_PREFIX):
+        return bulk1_routes.endpoint(method, path)
     if path.rstrip("/") == OAUTH_TOKEN:
         return "oauth.token"
     if path.rstrip("/") == OAUTH_USERINFO:
@@ -99,6 +104,8 @@ def classify(scope: Scope) -> str:
 
 def fault_response(rule: FaultRule, scope: Scope) -> Response:
     """Salesforce-like bodies for injected faults (SOAP faults on the SOAP login, JSON elsewhere)."""
+    if scope["path"].startswith(bulk1_routes.ASYNC_PREFIX):
+        return bulk1_routes.injected_fault(rule)
     if scope["path"].startswith(SOAP_LOGIN_PREFIX):
         code = rule.code or ("SERVER_UNAVAILABLE" if rule.kind is FaultKind.HTTP_503 else "UNKNOWN_EXCEPTION")
         status = 503 if rule.kind is FaultKind.HTTP_503 else 500
@@ -148,12 +155,16 @@ class SalesforceApp:
         path = request.url.path
         if path.startswith(SOAP_LOGIN_PREFIX) and request.method == "POST":
             return await self.soap_login(request)
+        if path.startswith(METADATA_PREFIX) and request.method == "POST":
+            return await answer_metadata_call(self.state, request)
         if path.rstrip("/") == OAUTH_TOKEN and request.method == "POST":
             return await self.oauth_token(request)
         if path.rstrip("/") == OAUTH_USERINFO and request.method in {"GET", "POST"}:
             return await self.userinfo(request)
         if path.rstrip("/") == "/services/data" and request.method == "GET":
             return json_response(versions())
+        if path.startswith(bulk1_routes.ASYNC_PREFIX):
+            return await bulk1_routes.handle(self.state, request)
         match = VERSION_PATH.match(path)
         if match is None or not supported(match[1]):
             return json_response([{"errorCode": "NOT_FOUND", "message": NOT_FOUND_MESSAGE}], 404)

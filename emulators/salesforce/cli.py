@@ -13,11 +13,14 @@ from emulators.common.control import EmulatorControls, EmulatorMiddleware
 from emulators.common.faults import FaultInjector
 from emulators.common.server import bind_socket, serve
 from emulators.common.tls import ensure_certificates
+from emulators.salesforce import bulk1_jobs
 from emulators.salesforce.app import OAuthControls, RecycleBinControl, SalesforceApp, classify, fault_response
 from emulators.salesforce.auth import DEMO_CREDENTIALS, ConnectedApps, RefreshTokens, SessionStore
 from emulators.salesforce.bulk_jobs import registry_for
 from emulators.salesforce.cursors import QueryCursors
 from emulators.salesforce.limits import DEVELOPER_EDITION_DAILY_REQUESTS, ApiLimit
+from emulators.salesforce.metadata_api import metadata_org
+from emulators.salesforce.metadata_schema import bare_schema
 from emulators.salesforce.rest import EmulatorState
 from emulators.salesforce.schema import load_schema
 from emulators.salesforce.seed import load_demo
@@ -41,12 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connected-app-cert", type=Path, default=None, metavar="PEM",
                         help="upload this X.509 certificate to the demo connected app, enabling the JWT bearer "
                              "flow for the integration user (also: POST /__emulator/connected-apps)")
+    parser.add_argument("--bare", action="store_true",
+                        help="start an org without Tandem's custom objects and fields (deploy them through the "
+                             "Metadata API: tandem check --deploy); objects and fields deployed earlier come back")
 
 
 def build_state(data_dir: Path, *, base_url: str, is_sandbox: bool, api_limit: int, session_seconds: int,
-                clock: EmulatorClock) -> EmulatorState:
-    """Open the store in ``data_dir`` and assemble the emulator's state."""
-    store = RecordStore(data_dir / DATABASE, load_schema(), clock, is_sandbox=is_sandbox)
+                clock: EmulatorClock, bare: bool = False) -> EmulatorState:
+    """Open the store in ``data_dir`` and assemble the emulator's state (``bare``: without the custom objects
+    and fields of ``schema.yaml``); the metadata earlier deploys added is applied again."""
+    schema = bare_schema(load_schema()) if bare else load_schema()
+    store = RecordStore(data_dir / DATABASE, schema, clock, is_sandbox=is_sandbox)
+    metadata_org(store).metadata.restore()
     return EmulatorState(
         store=store, cursors=QueryCursors(store), sessions=SessionStore(clock, store.org_id, session_seconds),
         limit=ApiLimit(clock, api_limit), clock=clock, credentials=DEMO_CREDENTIALS, base_url=base_url,
@@ -68,6 +77,7 @@ def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector,
         state.sessions.org_id = info["org_id"] = state.store.org_id
         state.cursors.clear()
         registry_for(state.store).clear()
+        bulk1_jobs.registry_for(state.store).clear()
         state.limit.reset()
         if name and name != "none":
             return seed(name)
@@ -85,6 +95,7 @@ def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector,
         state.sessions.org_id = state.store.org_id
         state.cursors.clear()
         registry_for(state.store).clear()
+        bulk1_jobs.registry_for(state.store).clear()
         info["org_id"] = state.store.org_id
         return result
 
@@ -107,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     base_url = f"https://{host}:{port}"
     clock = EmulatorClock()
     state = build_state(data_dir, base_url=base_url, is_sandbox=args.org_type == "sandbox", api_limit=args.api_limit,
-                        session_seconds=args.session_seconds, clock=clock)
+                        session_seconds=args.session_seconds, clock=clock, bare=args.bare)
+    if args.seed == "demo" and args.bare and "ERP_Invoice__c" not in state.store.schema.objects:
+        raise SystemExit("--seed demo needs Tandem's custom objects: a --bare org has none until they are deployed")
     if args.seed == "demo" and state.store.counts()["Account"] == 0:
         load_demo(state.store)
     faults = FaultInjector()

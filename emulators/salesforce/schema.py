@@ -190,6 +190,12 @@ def _field(obj_name: str, name: str, spec: dict[str, Any]) -> FieldDef:
     )
 
 
+def field_def(obj_name: str, name: str, spec: dict[str, Any]) -> FieldDef:
+    """One field from its ``schema.yaml`` attributes (a deploy adds fields at runtime); :class:`SchemaError`
+    names what is wrong."""
+    return _field(obj_name, name, spec)
+
+
 def _derivation(where: str, spec: Any) -> Derivation | None:
     if spec is None:
         return None

@@ -257,6 +257,26 @@ class RecordStore:
         """Record that the metadata of ``obj_name`` changed now (a deploy of a field or an object)."""
         self._metadata_stamps[obj_name] = self.clock.now()
 
+    def apply_schema(self, schema: Schema) -> None:
+        """Switch to ``schema`` (a Metadata API deploy added or changed objects and fields): create the new
+        tables and columns, keep every record, and note which objects' metadata changed now."""
+        with self.lock:
+            for obj in schema.objects.values():
+                table = _quote(fmt.table_name(obj.name))
+                columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+                for f in obj.fields.values():
+                    if columns and fmt.column_name(f.name) not in columns:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {fmt.quoted_column(f.name)} "
+                                          f"{fmt.SQL_TYPES[f.type]}")
+                for statement in fmt.create_table_statements(obj):
+                    self.conn.execute(statement)
+                self._relax_unique_indexes(obj)
+                if obj != self.schema.objects.get(obj.name):
+                    self.touch_metadata(obj.name)
+                self._sequences.setdefault(obj.name, 0)
+            self.tables = {name: self._prepare(obj) for name, obj in schema.objects.items()}
+            self.schema = schema
+
     @property
     def integration_user_id(self) -> str:
         """The id of the user every demo login is."""
