@@ -450,7 +450,7 @@ DESCRIPTION = textwrap.dedent("""\
     Needs PREFECT_API_URL and the connection's deployments (tandem deploy --connection NAME).
 
     example:
-      prefect block create custom-webhook      # or create the block from Python, see the README (Alerts)
+      prefect block create custom-webhook      # or create the block from Python: docs/operating/alerts.md
       tandem alerts install --connection acme --notify custom-webhook/ops
       tandem alerts list --connection acme
     """)

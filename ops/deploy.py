@@ -174,7 +174,7 @@ def _connection_block_id(connection: str) -> str:
         except ObjectNotFound:
             raise CommandError(
                 f"no Tandem Sync Connection block named {connection!r} on this Prefect server: save it first "
-                "(README: Running Tandem on a Prefect server, step 4), or check the name with `prefect block ls`"
+                "(docs/operating/deployments.md, step 4), or check the name with `prefect block ls`"
             ) from None
     return str(document.id)
 

@@ -7,6 +7,8 @@ import importlib
 import json
 import sys
 
+#: Verbs that load a connection's blocks: without PREFECT_API_URL they read the demo's (ops/prefect_home.py).
+READS_BLOCKS = frozenset({"card", "serve", "failures", "check"})
 EMULATORS = {
     "salesforce": ("emulators.salesforce.cli", "a local Salesforce REST API (HTTPS) for the demo and the tests"),
     "erp": ("emulators.erp.cli", "a local SuiteTalk-style SOAP ERP for the demo and the tests"),
@@ -18,23 +20,62 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tandem", description="Keep Salesforce and the ERP in step.")
     verbs = parser.add_subparsers(dest="command", required=True)
 
-    emulate = verbs.add_parser("emulate", help="run a local emulator of Salesforce or the ERP")
+    emulate = verbs.add_parser(
+        "emulate", help="run a local emulator of Salesforce or the ERP",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a local emulator of Salesforce (HTTPS REST, Bulk API) or the ERP (SuiteTalk SOAP) until\n"
+        "interrupted. It writes DATA_DIR/server.json (address, CA, demo credentials) once it listens; --port 0\n"
+        "picks a free port. tandem emulate salesforce --help lists its options.\n\n"
+        "example:\n  tandem emulate salesforce --seed demo --port 0 --data-dir /tmp/sf",
+    )
     kinds = emulate.add_subparsers(dest="emulator", required=True)
-    demo = verbs.add_parser("demo", help="start both emulators and run an initial import and a full sync")
+    demo = verbs.add_parser(
+        "demo", help="start both emulators and run an initial import and a full sync",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start the Salesforce and ERP emulators with their demo data, save the Prefect blocks (connection\n"
+        "demo), run the initial import and a full sync of every entity, and print what moved per entity. Its data\n"
+        "and Prefect home stay under .tandem/demo: run it again and nothing moves; tandem card, serve and failures\n"
+        "then read the demo's blocks from there.\n\n"
+        "example:\n  tandem demo            (or: make demo)",
+    )
     demo.set_defaults(handler=_run_demo)
-    card = verbs.add_parser("card", help="show a record's sync status cards (one per entity it syncs through)")
+    card = verbs.add_parser(
+        "card", help="show a record's sync status cards (one per entity it syncs through)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Show whether a Salesforce or ERP record is in step: one card per entity it syncs through, with\n"
+        "its partner on the other side, its status (up to date, sync not found, sync disabled, not synced,\n"
+        "unknown, excluded) and when it last synced. Reads the connection's block from PREFECT_API_URL's\n"
+        "server, else from the demo's (.tandem/demo/prefect).\n\n"
+        "example:\n  tandem card crm Contact 0035g0000000001AAA\n  tandem card erp customer 123 --json",
+    )
     card.add_argument("side", choices=["crm", "erp"], help="the record's system")
     card.add_argument("object", help="its Salesforce object (Account) or ERP record type (customer)")
     card.add_argument("id", help="its id in that system")
     card.add_argument("--connection", default="demo", help="the Tandem Sync Connection block (default: demo)")
     card.add_argument("--json", action="store_true", help="print the cards as JSON")
     card.set_defaults(handler=_show_card)
-    serve = verbs.add_parser("serve", help="serve the cards (JSON and HTML) and the schedule over HTTP")
+    serve = verbs.add_parser(
+        "serve", help="serve the cards (JSON and HTML) and the schedule over HTTP",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve a connection's sync status cards (GET /cards/{crm|erp}/{object}/{id}, and .../html to show\n"
+        "beside a record), its failing records (GET /failures) and the schedule view (GET /schedule) over HTTP;\n"
+        "the OpenAPI page is at /docs. Reads the blocks from PREFECT_API_URL's server, else from the demo's.\n\n"
+        "example:\n  tandem serve --connection demo --port 8765\n"
+        "  curl http://127.0.0.1:8765/cards/crm/Contact/0035g0000000001AAA",
+    )
     serve.add_argument("--connection", default="demo", help="the Tandem Sync Connection block (default: demo)")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="the port (default: 8765)")
     serve.set_defaults(handler=_serve)
-    schedule = verbs.add_parser("schedule", help="show what syncs when: one row per deployment")
+    schedule = verbs.add_parser(
+        "schedule", help="show what syncs when: one row per deployment",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="One row per Tandem deployment on the Prefect server at PREFECT_API_URL: its connection, what it\n"
+        "syncs, the direction, how often, the last run and the server's next run, with a warning line for a\n"
+        "schedule with no upcoming run or an overdue run. When no server answers within 5 s, the rows come from\n"
+        "prefect.yaml's templates and the first line says so.\n\n"
+        "example:\n  PREFECT_API_URL=http://127.0.0.1:4200/api tandem schedule",
+    )
     schedule.add_argument("--json", action="store_true", help="print the rows as JSON")
     schedule.set_defaults(handler=_show_schedule)
     deploy = verbs.add_parser(
@@ -86,6 +127,18 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     failures.add_argument("--limit", type=int, default=500, help="list at most this many (default: 500)")
     failures.add_argument("--json", action="store_true", help="print the records as a JSON list of objects")
     failures.set_defaults(handler=_show_failures)
+    check = verbs.add_parser(
+        "check", help="check the Salesforce org has every object, field and permission the mappings need",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Describe a connection's Salesforce org and list, one line each, what its mappings need and the\n"
+        "org lacks: objects, fields, types, lengths, external ids, the integration user's access. Exits 1 when\n"
+        "anything is missing. --deploy first deploys salesforce/ (objects, fields, the Tandem_Integration\n"
+        "permission set) through the Metadata API. See docs/salesforce-org-setup.md.\n\n"
+        "example:\n  tandem check --connection acme --deploy",
+    )
+    check.add_argument("--connection", required=True, help="the Tandem Sync Connection block whose org to check")
+    check.add_argument("--deploy", action="store_true", help="deploy salesforce/ through the Metadata API first")
+    check.set_defaults(handler=_check_org)
     chosen = argv[1] if len(argv) > 1 and argv[0] == "emulate" else None
     for name, (module_name, summary) in EMULATORS.items():
         sub = kinds.add_parser(name, help=summary, description=summary)
@@ -94,6 +147,15 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             module.add_arguments(sub)
             sub.set_defaults(handler=module.run)
     return parser
+
+
+def _choose_prefect(command: str) -> None:
+    from ops.prefect_home import use_demo_home_when_unset
+
+    home = use_demo_home_when_unset()
+    if home is not None:
+        print(f"tandem {command}: reading the demo's blocks from {home} (set PREFECT_API_URL for your server)",
+              file=sys.stderr)
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -141,7 +203,11 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from web.app import create_app
+    from web.sources import load_connection
 
+    # Before listening: a missing block or server is one line, and a temporary Prefect server starts here,
+    # not inside the first request (where it cannot).
+    load_connection(args.connection)
     uvicorn.run(create_app(args.connection), host=args.host, port=args.port)
     return 0
 
@@ -174,6 +240,20 @@ def _show_failures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_org(args: argparse.Namespace) -> int:
+    from tandem.errors import CommandError
+    from tandem.mapping import MappingError
+    from tandem.salesforce.metadata_deploy import run_check
+    from web.sources import load_connection
+
+    block = load_connection(args.connection)
+    try:
+        mappings = block.mapping_set_for_run()
+    except MappingError as exc:
+        raise CommandError(f"the mapping set of connection {args.connection!r} is invalid: {exc}") from None
+    return run_check(block.salesforce.login, mappings, deploy=args.deploy)
+
+
 def _show_schedule(args: argparse.Namespace) -> int:
     from web.sources import schedule
 
@@ -200,14 +280,17 @@ def _show_schedule(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``tandem`` command line and return its exit code."""
+    from emulators.common.errors import ListenError
     from tandem.errors import CommandError
 
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
+        if args.command in READS_BLOCKS:
+            _choose_prefect(args.command)
         return int(args.handler(args) or 0)
-    except CommandError as exc:
+    except (CommandError, ListenError) as exc:
         print(f"tandem {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -3,6 +3,7 @@ publish where it listens in a ready file."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -13,7 +14,10 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from emulators.common.control import TRANSPORT_KEY
+from emulators.common.errors import ListenError
 from emulators.common.tls import TlsFiles
+
+MAX_PORT = 65535
 
 
 class TransportExposingProtocol(HttpToolsProtocol):
@@ -27,14 +31,36 @@ class TransportExposingProtocol(HttpToolsProtocol):
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen on ``host:port`` (``port`` 0 picks a free one)."""
+    """Bind and listen on ``host:port`` (``port`` 0 picks a free one).
+
+    Raises:
+        ListenError: ``port`` is outside 0 to 65535, already in use, or ``host`` is not an address of this
+            machine (the message names it and what to do).
+    """
+    if not 0 <= port <= MAX_PORT:
+        raise ListenError(f"--port {port} is not a port: use 1 to {MAX_PORT}, or 0 to pick a free one")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(_bind_failure(host, port, exc)) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where} is already in use: stop what listens there, or pick another --port (0 picks a free one)"
+    if exc.errno == errno.EACCES:
+        return f"{where}: no permission to listen on port {port}: use a port above 1023 (0 picks a free one)"
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return f"cannot listen on {host!r}: not an address of this machine (use 127.0.0.1 or 0.0.0.0)"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
 def write_ready_file(path: Path, info: dict[str, Any]) -> None:

@@ -1,0 +1,8 @@
+"""Errors an emulator's start-up reports to the person who started it, as one line."""
+
+from __future__ import annotations
+
+
+class ListenError(Exception):
+    """The emulator cannot listen where it was asked to: a port out of range, a port in use, an address
+    this machine does not have. The message says which and what to do; the command prints it and exits 2."""
