@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The docs site's tools (the docs extra: MkDocs + Material, ~15 MB) are not needed for the demo: `make docs`
+# installs them on demand, and `make test` too, so the suite (and CI) builds the site with --strict.
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: setup demo test lint clean serve deploy worker alerts
+.PHONY: setup demo test lint clean serve deploy worker alerts compat docs docs-build
 
 # Operators: a Prefect server (UI + API) on PREFECT_PORT, the deployments on it, and a worker.
 PREFECT_PORT ?= 4200
@@ -21,7 +24,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tandem demo
 
-test: $(STAMP)
+test: $(STAMP) $(DOCS_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -42,10 +45,35 @@ worker: $(STAMP)
 	$(PREFECT_ENV) $(BIN)/prefect worker start --pool tandem
 
 # Notify through a Prefect notification block when a connection's runs fail, crash, need attention or are
-# overdue (README: Alerts): make alerts CONNECTION=acme NOTIFY=custom-webhook/ops
+# overdue (docs/operating/alerts.md): make alerts CONNECTION=acme NOTIFY=custom-webhook/ops
 alerts: $(STAMP)
 	@test -n "$(CONNECTION)" -a -n "$(NOTIFY)" || { echo "usage: make alerts CONNECTION=name NOTIFY=block-type/block-name"; exit 2; }
 	$(PREFECT_ENV) $(BIN)/tandem alerts install --connection $(CONNECTION) --notify $(NOTIFY)
 
+# Salesforce clients no one here wrote, run against the emulator (docs/compatibility.md): one venv per
+# client under .compat/<client>, from the pinned compat/<client>/requirements.txt, then tests/compat.
+COMPAT_CLIENTS := airbyte tap-salesforce dlt
+COMPAT_PYTHON  ?= 3.11
+
+.compat/%/.installed: compat/%/requirements.txt | $(STAMP)
+	rm -rf .compat/$*
+	$(BIN)/uv venv --quiet --python $(COMPAT_PYTHON) .compat/$*
+	$(BIN)/uv pip sync --quiet --python .compat/$*/bin/python compat/$*/requirements.txt
+	touch $@
+
+compat: $(STAMP) $(COMPAT_CLIENTS:%=.compat/%/.installed)
+	$(BIN)/python -m pytest tests/compat -q
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+# The documentation site (mkdocs.yml, docs/): served while you edit, or built strictly into build/site.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+docs-build: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .compat .pytest_cache .mypy_cache .ruff_cache

@@ -71,11 +71,12 @@ class QueryCursors:
             self._cursors.clear()
 
     def run(self, soql: str, *, include_deleted: bool, batch_size: int, api_version: str,
-            user_id: str | None = None) -> dict[str, Any]:
+            user_id: str | None = None, allow_compound: bool = True) -> dict[str, Any]:
         """Run ``soql`` and return its first page (``totalSize``, ``done``, ``nextRecordsUrl``, ``records``).
 
         A query with more rows than ``batch_size`` opens a cursor; when ``user_id`` is given it counts
-        against that user's 10 open cursors (the oldest is closed to make room).
+        against that user's 10 open cursors (the oldest is closed to make room). Compound address fields
+        may be selected (as through REST) unless ``allow_compound`` is false (the Bulk APIs).
 
         Raises:
             SalesforceError: ``MALFORMED_QUERY``, ``INVALID_FIELD``, ``INVALID_TYPE``... from the compiler.
@@ -83,7 +84,7 @@ class QueryCursors:
         now = self.store.clock.now()
         try:
             query = compile_query(soql, self.store.schema, now=now, include_deleted=include_deleted,
-                                  api_version=api_version)
+                                  api_version=api_version, allow_compound=allow_compound)
         except SoqlError as exc:
             raise SalesforceError(400, exc.error_code, exc.message) from exc
         with self.store.lock:
@@ -104,7 +105,8 @@ class QueryCursors:
         Raises:
             SalesforceError: the compiler's error (``MALFORMED_QUERY``, ``INVALID_FIELD``...).
         """
-        page = self.run(soql, include_deleted=include_deleted, batch_size=chunk_size, api_version=api_version)
+        page = self.run(soql, include_deleted=include_deleted, batch_size=chunk_size, api_version=api_version,
+                        allow_compound=False)
         yield page["records"]
         while not page["done"]:
             page = self.more(page["nextRecordsUrl"].rsplit("/", 1)[1], api_version=api_version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from emulators.salesforce.schema import FieldDef, ObjectDef, Schema
@@ -94,6 +95,81 @@ def compound_field_name(obj: ObjectDef, f: FieldDef) -> str | None:
     return None
 
 
+#: The keys of a compound address value in REST answers (alphabetical, as Salesforce writes them); ``stateCode``
+#: and ``countryCode`` only where the org has those fields (state and country picklists).
+ADDRESS_VALUE_KEYS = ("city", "country", "geocodeAccuracy", "latitude", "longitude", "postalCode", "state", "street")
+OPTIONAL_ADDRESS_KEYS = frozenset({"stateCode", "countryCode"})
+
+
+@dataclass(frozen=True)
+class CompoundField:
+    """A compound address field (``BillingAddress``): read-only, selectable through REST, made of its components.
+
+    ``components`` pairs each address key (``street``, ``postalCode``...) with the component field the
+    object has (``BillingStreet``...), in describe order.
+    """
+
+    name: str
+    label: str
+    components: tuple[tuple[str, FieldDef], ...]
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of its REST value: the eight address keys, plus ``stateCode``/``countryCode`` when present."""
+        present = {key for key, _ in self.components}
+        return tuple(sorted({*ADDRESS_VALUE_KEYS, *(present & OPTIONAL_ADDRESS_KEYS)}))
+
+
+def compound_fields(obj: ObjectDef) -> list[CompoundField]:
+    """The compound address fields of ``obj`` (one per address prefix whose component fields it has)."""
+    compounds = []
+    for prefix in ADDRESS_PREFIXES.get(obj.name, ()):
+        components = []
+        for f in obj.fields.values():
+            part = f.name[len(prefix):] if f.name.startswith(prefix) else ""
+            if part in ADDRESS_PARTS:
+                components.append((part[0].lower() + part[1:], f))
+        if components:
+            name = f"{prefix}Address" if prefix else "Address"
+            compounds.append(CompoundField(name, f"{prefix} Address".strip(), tuple(components)))
+    return compounds
+
+
+def compound_field(obj: ObjectDef, name: str) -> CompoundField | None:
+    """The compound address field ``name`` of ``obj`` (case-insensitive), or ``None``."""
+    return next((c for c in compound_fields(obj) if c.name.lower() == name.lower()), None)
+
+
+def describe_compound(compound: CompoundField) -> dict[str, Any]:
+    """A compound address field in ``describe``: type ``address``, read-only, not sortable or groupable."""
+    return {
+        "aggregatable": False, "aiPredictionField": False, "autoNumber": False, "byteLength": 0,
+        "calculated": False, "calculatedFormula": None, "cascadeDelete": False, "caseSensitive": False,
+        "compoundFieldName": None, "controllerName": None, "createable": False, "custom": False,
+        "defaultValue": None, "defaultValueFormula": None, "defaultedOnCreate": False, "dependentPicklist": False,
+        "deprecatedAndHidden": False, "digits": 0, "displayLocationInDecimal": False, "encrypted": False,
+        "externalId": False, "extraTypeInfo": None, "filterable": True, "filteredLookupInfo": None,
+        "formulaTreatNullNumberAsZero": False, "groupable": False, "highScaleNumber": False,
+        "htmlFormatted": False, "idLookup": False, "inlineHelpText": None, "label": compound.label, "length": 0,
+        "mask": None, "maskType": None, "name": compound.name, "nameField": False, "namePointing": False,
+        "nillable": True, "permissionable": False, "picklistValues": [], "polymorphicForeignKey": False,
+        "precision": 0, "queryByDistance": True, "referenceTargetField": None, "referenceTo": [],
+        "relationshipName": None, "relationshipOrder": None, "restrictedDelete": False,
+        "restrictedPicklist": False, "scale": 0, "searchPrefilterable": False, "soapType": "urn:address",
+        "sortable": False, "type": "address", "unique": False, "updateable": False, "writeRequiresMasterRead": False,
+    }
+
+
+def describe_fields(obj: ObjectDef) -> list[dict[str, Any]]:
+    """``describe``'s ``fields``: each field, and each compound address field right after its last component."""
+    after = {c.components[-1][1].name: c for c in compound_fields(obj)}
+    described = []
+    for f in obj.fields.values():
+        described.append(describe_field(obj, f))
+        if f.name in after:
+            described.append(describe_compound(after[f.name]))
+    return described
+
+
 def describe_field(obj: ObjectDef, f: FieldDef) -> dict[str, Any]:
     """One field of ``describe``: every key of Salesforce's DescribeFieldResult, in its order."""
     text = f.type in TEXT_TYPES
@@ -181,19 +257,25 @@ def child_relationships(schema: Schema, obj: ObjectDef) -> list[dict[str, Any]]:
 
 
 def describe_object(schema: Schema, obj: ObjectDef, version: str) -> dict[str, Any]:
-    """``GET sobjects/X/describe``."""
+    """``GET sobjects/X/describe``: every key of Salesforce's DescribeSObjectResult (REST, API 61.0)."""
     return {
         **object_summary(obj, version),
         "actionOverrides": [],
         "childRelationships": child_relationships(schema, obj),
         "compactLayoutable": obj.createable,
-        "fields": [describe_field(obj, f) for f in obj.fields.values()],
+        "defaultImplementation": None,
+        "extendedBy": None,
+        "extendsInterfaces": None,
+        "fields": describe_fields(obj),
+        "implementedBy": None,
+        "implementsInterfaces": None,
         "listviewable": None,
         "lookupLayoutable": None,
         "namedLayoutInfos": [],
         "networkScopeFieldName": None,
         "recordTypeInfos": [],
         "searchLayoutable": obj.createable,
+        "sobjectDescribeOption": "FULL",
         "supportedScopes": [{"label": "All records", "name": "everything"}],
         "urls": _urls(obj, version),
     }

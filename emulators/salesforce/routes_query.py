@@ -50,6 +50,17 @@ def resources(state: EmulatorState, call: Call, match: re.Match[str]) -> Reply:
     return Reply(200, {name: f"{base}/{'jobs/ingest' if name == 'jobs' else name}" for name in names})
 
 
+#: Bulk API (1.0) batches a day; the emulator does not count them, so all remain.
+DAILY_BULK_BATCHES = 15000
+#: ``DailyBulkApiRequests`` was renamed ``DailyBulkApiBatches`` in API version 49.0.
+BULK_BATCHES_RENAMED = 49.0
+
+
+def bulk_batches_key(version: str) -> str:
+    """The name of the Bulk API batch limit in ``version`` (tap-salesforce reads it before a BULK sync)."""
+    return "DailyBulkApiBatches" if float(version) >= BULK_BATCHES_RENAMED else "DailyBulkApiRequests"
+
+
 @route("GET", r"/limits/?", "limits")
 def limits(state: EmulatorState, call: Call, match: re.Match[str]) -> Reply:
     """``GET limits``: the daily API allocation and what remains (after this call)."""
@@ -57,6 +68,7 @@ def limits(state: EmulatorState, call: Call, match: re.Match[str]) -> Reply:
     maximum = state.limit.maximum
     return Reply(200, {
         "DailyApiRequests": {"Max": maximum, "Remaining": max(0, maximum - used)},
+        bulk_batches_key(call.version): {"Max": DAILY_BULK_BATCHES, "Remaining": DAILY_BULK_BATCHES},
         "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
         "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
         "DataStorageMB": {"Max": 5, "Remaining": 5},

@@ -14,7 +14,8 @@ which keeps paging linear over a million rows)::
 can restore the order) and ``shape(row)`` turns one such row into the record Salesforce returns:
 ``{"attributes": {"type", "url"}, <fields in selected order>, <parent>: {"attributes", ...} | None}``.
 
-Supported: field lists with parent fields through lookups (any depth up to 5), ``FIELDS(ALL|STANDARD|CUSTOM)``,
+Supported: field lists with parent fields through lookups (any depth up to 5), compound address fields
+(``BillingAddress``, as a nested value; REST only, ``allow_compound``), ``FIELDS(ALL|STANDARD|CUSTOM)``,
 ``COUNT()``; one object,
 optionally aliased; ``WHERE`` with ``= != <> < <= > >= LIKE IN NOT IN``, ``AND OR NOT`` and parentheses;
 string, number, ``true/false``, ``null``, date, datetime and ``TODAY``/``YESTERDAY``/``TOMORROW``/
@@ -31,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from emulators.salesforce.describe import CompoundField, compound_field
 from emulators.salesforce.ids import normalize_id
 from emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 from emulators.salesforce.soql_parser import (
@@ -82,6 +84,28 @@ class _Column:
         return f"{self.alias}.{quote_identifier(self.field.name)}"
 
 
+@dataclass(frozen=True)
+class _CompoundColumn:
+    """A selected compound address field: the SQL alias of its table, the field and the relationship path to it."""
+
+    alias: str
+    compound: CompoundField
+    path: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.compound.name
+
+
+def _column_name(column: _Column | _CompoundColumn) -> str:
+    return column.name if isinstance(column, _CompoundColumn) else column.field.name
+
+
+#: Builds a value from the whole row (a compound address from its component columns).
+RowBuilder = Callable[[Sequence[Any]], Any]
+COMPOUND_IN_BULK = "Selecting compound data not supported in Bulk Query"
+
+
 @dataclass
 class _Join:
     alias: str
@@ -96,7 +120,8 @@ class _ShapeNode:
 
     type_name: str
     id_index: int
-    entries: list[tuple[str, int, Callable[[Any], Any] | None, _ShapeNode | None]] = field(default_factory=list)
+    entries: list[tuple[str, int, Callable[[Any], Any] | None, _ShapeNode | RowBuilder | None]] = field(
+        default_factory=list)
     children: dict[str, _ShapeNode] = field(default_factory=dict)
 
 
@@ -151,7 +176,7 @@ def execute_page(conn: sqlite3.Connection, query: CompiledQuery, rowids: Sequenc
 
 
 def compile_query(soql: str, schema: Schema, *, now: datetime, include_deleted: bool,
-                  api_version: str) -> CompiledQuery:
+                  api_version: str, allow_compound: bool = False) -> CompiledQuery:
     """Compile ``soql`` against ``schema``.
 
     Args:
@@ -160,6 +185,8 @@ def compile_query(soql: str, schema: Schema, *, now: datetime, include_deleted: 
         now: the emulator's current time (relative date literals are computed from it, in UTC).
         include_deleted: ``True`` for ``queryAll`` (recycle-bin rows match too).
         api_version: the request's API version (``59.0``), used in the records' ``attributes.url``.
+        allow_compound: whether compound address fields (``BillingAddress``) may be selected: ``True`` for the
+            REST API; the Bulk APIs refuse them (``INVALID_FIELD``, Salesforce's message).
 
     Raises:
         SoqlError: ``MALFORMED_QUERY``, ``INVALID_TYPE``, ``INVALID_FIELD``, ``INVALID_QUERY_FILTER_OPERATOR``
@@ -167,12 +194,14 @@ def compile_query(soql: str, schema: Schema, *, now: datetime, include_deleted: 
     """
     if not isinstance(soql, str):
         raise SoqlError("MALFORMED_QUERY", "The query must be a string")
-    return _Compiler(soql, schema, now, include_deleted, api_version).compile(parse(soql))
+    return _Compiler(soql, schema, now, include_deleted, api_version, allow_compound).compile(parse(soql))
 
 
 class _Compiler:
-    def __init__(self, soql: str, schema: Schema, now: datetime, include_deleted: bool, api_version: str) -> None:
+    def __init__(self, soql: str, schema: Schema, now: datetime, include_deleted: bool, api_version: str,
+                 allow_compound: bool = False) -> None:
         self.soql = soql
+        self.allow_compound = allow_compound
         self.schema = schema
         self.now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
         self.include_deleted = include_deleted
@@ -189,6 +218,29 @@ class _Compiler:
 
     def resolve(self, path: FieldPath) -> _Column:
         """The column of ``path``, adding the LEFT JOINs its relationships need."""
+        obj, alias, walked, name = self.walk(path)
+        found = obj.field(name)
+        if found is None:
+            if compound_field(obj, name) is not None:
+                raise self.error(path.pos, "MALFORMED_QUERY", f"The compound field '{name}' can only be selected "
+                                                              "(the Salesforce emulator has no DISTANCE())")
+            raise self.error(path.pos, "INVALID_FIELD", f"No such column '{name}' on entity '{obj.name}'. "
+                                                        f"{INVALID_FIELD_HINT}")
+        return _Column(alias, found, walked)
+
+    def resolve_selected(self, path: FieldPath) -> _Column | _CompoundColumn:
+        """A selected field's column: a field, or a compound address field (REST only)."""
+        obj, alias, walked, name = self.walk(path)
+        compound = compound_field(obj, name) if obj.field(name) is None else None
+        if compound is None:
+            return self.resolve(path)
+        if not self.allow_compound:
+            raise SoqlError("INVALID_FIELD", COMPOUND_IN_BULK)  # no query excerpt: clients match the text
+        return _CompoundColumn(alias, compound, walked)
+
+    def walk(self, path: FieldPath) -> tuple[ObjectDef, str, tuple[str, ...], str]:
+        """Follow ``path``'s relationships (adding their LEFT JOINs): the last object, its alias, the relationship
+        path and the field name at the end."""
         assert self.base is not None
         parts = path.parts
         if self.alias and len(parts) > 1 and parts[0].lower() == self.alias.lower():
@@ -222,11 +274,7 @@ class _Compiler:
                 )
                 self.joins[key] = join
             obj, alias, walked = target, join.alias, key
-        found = obj.field(parts[-1])
-        if found is None:
-            raise self.error(path.pos, "INVALID_FIELD", f"No such column '{parts[-1]}' on entity '{obj.name}'. "
-                                                        f"{INVALID_FIELD_HINT}")
-        return _Column(alias, found, walked)
+        return obj, alias, walked, parts[-1]
 
     def joins_for(self, paths: set[tuple[str, ...]]) -> str:
         """The JOIN clauses (in creation order) that ``paths`` and their ancestors need."""
@@ -246,7 +294,7 @@ class _Compiler:
         self.base = base
         self.alias = query.alias
         paths = self.expand_fields(query, base)
-        selected = [self.resolve(p) for p in paths]
+        selected = [self.resolve_selected(p) for p in paths]
         self.check_duplicates(paths, selected)
 
         filter_paths: set[tuple[str, ...]] = set()
@@ -289,8 +337,8 @@ class _Compiler:
 
         output = ["t0.rowid", 't0."Id"']
         root = _ShapeNode(base.name, 1)
-        for column in selected:
-            self.add_to_shape(root, column, output)
+        for chosen in selected:
+            self.add_to_shape(root, chosen, output)
         rows_prefix = (f"SELECT {', '.join(output)} FROM {table}"
                        f"{self.joins_for({c.path for c in selected})} WHERE t0.rowid IN")
         return CompiledQuery(
@@ -300,7 +348,7 @@ class _Compiler:
             ids_params=where_params + paging_params,
             count_sql=count_sql,
             count_params=where_params + paging_params,
-            columns=[".".join((*c.path, c.field.name)) for c in selected],
+            columns=[".".join((*c.path, _column_name(c))) for c in selected],
             _rows_prefix=rows_prefix,
             _shape=_shaper(root, f"/services/data/v{self.api_version}/sobjects/"),
         )
@@ -324,10 +372,10 @@ class _Compiler:
                     paths.append(FieldPath((f.name,), item.pos))
         return paths
 
-    def check_duplicates(self, paths: list[FieldPath], columns: list[_Column]) -> None:
+    def check_duplicates(self, paths: list[FieldPath], columns: list[_Column | _CompoundColumn]) -> None:
         seen: set[str] = set()
         for path, column in zip(paths, columns, strict=True):
-            key = ".".join((*column.path, column.field.name)).lower()
+            key = ".".join((*column.path, _column_name(column))).lower()
             if key in seen:
                 raise self.error(path.pos, "MALFORMED_QUERY", f"duplicate field selected: {path.text}")
             seen.add(key)
@@ -339,7 +387,7 @@ class _Compiler:
         limit = -1 if query.limit is None else query.limit
         return " LIMIT ? OFFSET ?", (limit, query.offset or 0)
 
-    def add_to_shape(self, root: _ShapeNode, column: _Column, output: list[str]) -> None:
+    def add_to_shape(self, root: _ShapeNode, column: _Column | _CompoundColumn, output: list[str]) -> None:
         node = root
         for depth in range(1, len(column.path) + 1):
             key = column.path[: depth]
@@ -352,6 +400,13 @@ class _Compiler:
                 node.children[name] = child
                 node.entries.append((name, child.id_index, None, child))
             node = child
+        if isinstance(column, _CompoundColumn):
+            parts = []
+            for value_key, component in column.compound.components:
+                output.append(f"{column.alias}.{quote_identifier(component.name)}")
+                parts.append((value_key, len(output) - 1, storage_decoder(component)))
+            node.entries.append((column.name, node.id_index, None, _address_builder(column.compound, parts)))
+            return
         output.append(column.sql)
         node.entries.append((column.field.name, len(output) - 1, storage_decoder(column.field), None))
 
@@ -497,6 +552,21 @@ def _date_range(today: date, word: str, n: int) -> tuple[date, date]:
     return _shift(today, 1), _shift(today, n + 1)
 
 
+def _address_builder(compound: CompoundField, parts: list[tuple[str, int, Callable[[Any], Any] | None]]
+                     ) -> RowBuilder:
+    """The compound address value of a row: every key (``null`` for what the org lacks), or ``null`` when all
+    components are empty."""
+    keys = compound.keys()
+
+    def build(row: Sequence[Any]) -> dict[str, Any] | None:
+        values = {key: row[index] if decode is None else decode(row[index]) for key, index, decode in parts}
+        if all(value is None for value in values.values()):
+            return None
+        return {key: values.get(key) for key in keys}
+
+    return build
+
+
 def _shaper(root: _ShapeNode, url_prefix: str) -> Callable[[Sequence[Any]], dict[str, Any]]:
     """A function building the nested JSON record from a row, precompiled from the shape tree."""
 
@@ -506,7 +576,7 @@ def _shaper(root: _ShapeNode, url_prefix: str) -> Callable[[Sequence[Any]], dict
         id_index = node.id_index
         plain = tuple((key, index) for key, index, decode, child in node.entries if decode is None and child is None)
         steps = tuple(
-            (key, index, decode, build(child) if child is not None else None)
+            (key, index, decode, build(child) if isinstance(child, _ShapeNode) else child)
             for key, index, decode, child in node.entries
         )
         if len(plain) == len(steps):
