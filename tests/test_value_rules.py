@@ -39,7 +39,8 @@ def declared_values(mappings: MappingSet) -> dict[tuple[str, str, str], frozense
             if crm_field is not None and crm_field.picklist_values:
                 catalog[("crm", entity.crm_object, field.crm)] = frozenset(crm_field.picklist_values)
             erp_name = field.erp.split(".")[0]
-            erp_field = erp[entity.erp_type].by_name.get(erp_name)
+            erp_spec = erp.get(entity.erp_type)  # None for the adapter's virtual itemPrice (no enumerations)
+            erp_field = erp_spec.by_name.get(erp_name) if erp_spec is not None else None
             if erp_field is not None and erp_field.kind is FieldKind.ENUM:
                 catalog[("erp", entity.erp_type, erp_name)] = erp_field.choices
     return catalog
@@ -167,8 +168,8 @@ def test_invalid_value_rules_are_named(change: Callable[[dict[str, Any]], None],
     assert message in str(caught.value)
 
 
-def test_the_readme_states_a_rule_for_each_task_value() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("### Reminder tasks (the Sales Connect rules)")[1].split("\n## ")[0]
+def test_the_docs_state_a_rule_for_each_task_value() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "mappings.md").read_text()
+    section = page.split("## Reminder tasks (the Sales Connect rules)")[1].split("\n## ")[0]
     for value in ("_inProgress", "_deferred", "_low", "Waiting on someone else", "DATE_OUT_OF_RANGE", "INVALID_DATE"):
         assert value in section, value

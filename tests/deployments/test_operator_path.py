@@ -1,7 +1,7 @@
 """What an operator does, against a real Prefect server: pool, blocks, deploy, worker, a run from the UI, its history.
 
 The server, the CLI commands and the worker are the venv's ``prefect`` in their own processes (as in
-the README's "Running Tandem on a Prefect server"); this process only plays the UI's part, through
+docs/operating/deployments.md); this process only plays the UI's part, through
 the same API: it saves the connection block, presses "Run" (``create_flow_run_from_deployment``, the
 endpoint behind the UI's button) and reads the run back from the server.
 """
@@ -307,7 +307,7 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     unknown = tandem_cli(server, "deploy", "--connection", "ghost")
     assert unknown.returncode == 2 and unknown.stderr.splitlines() == [
         "tandem deploy: no Tandem Sync Connection block named 'ghost' on this Prefect server: save it first "
-        "(README: Running Tandem on a Prefect server, step 4), or check the name with `prefect block ls`"
+        "(docs/operating/deployments.md, step 4), or check the name with `prefect block ls`"
     ], unknown.stderr
     # The operator's path: `tandem deploy --connection NAME`, the initial import once (Run in the UI), nothing else.
     # (No flow runs in this process: its events would stay queued for this module's server after it stops.)
