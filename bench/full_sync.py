@@ -41,7 +41,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -170,17 +170,23 @@ async def count_task_runs(flow_run_id: UUID) -> dict[str, int]:
 
 
 def run_variant(variant: str, crm: RunningEmulator, erp: RunningEmulator, work: Path, records: int,
-                profile: Path | None) -> dict[str, Any]:
-    """Run ``full_sync`` once for ``variant`` (``both`` or ``to_crm``) and return its figures."""
+                profile: Path | None, entities: Sequence[str] = ("customer", "contact")) -> dict[str, Any]:
+    """Run ``full_sync`` of ``entities`` once for ``variant`` (``both`` or ``to_crm``) and return its figures.
+
+    Salesforce is reset (no records) and the state store is a new file, so every call is a first sync.
+    """
     from flows.full_sync import full_sync
     from flows.parameters import EntityName
 
     crm.control("POST", "reset", json={"seed": "none"})
     crm.control("DELETE", "counters")
     erp.control("DELETE", "counters")
-    directions = {} if variant == "both" else {"customer": variant, "contact": variant}
+    directions = {} if variant == "both" else dict.fromkeys(entities, variant)
     name = f"bench-{variant.replace('_', '-')}"
-    save_blocks(name, crm, erp, work / f"state-{variant}.sqlite3", directions)
+    store_path = work / f"state-{variant}.sqlite3"
+    for stale in (store_path, *(store_path.with_name(store_path.name + tail) for tail in ("-wal", "-shm", "-journal"))):
+        stale.unlink(missing_ok=True)
+    save_blocks(name, crm, erp, store_path, directions)
     cleared = reset_peak_rss()
     rss_before = peak_rss_mib()
     cpu = {"crm": process_cpu_seconds(crm.process.pid), "erp": process_cpu_seconds(erp.process.pid)}
@@ -188,7 +194,7 @@ def run_variant(variant: str, crm: RunningEmulator, erp: RunningEmulator, work: 
     started = time.perf_counter()
     profiles: list[cProfile.Profile] = []
     with profiled_jobs(profiles) if profile else nullcontext():
-        state = full_sync(connection=name, entities=[EntityName("customer"), EntityName("contact")],
+        state = full_sync(connection=name, entities=[EntityName(e) for e in entities],
                           return_state=True)
     wall = time.perf_counter() - started
     own_cpu = time.process_time() - own_cpu
