@@ -8,10 +8,11 @@ to it and keeps the components in the org's database, so a restarted emulator co
 Access, as Salesforce grants it to a user without "Modify All Data": an object or field created by a
 deploy starts with no create, edit or delete access for the integration user (describe then reports it
 not ``createable``/``updateable``/``deletable``, and writes to it are refused) until a deployed permission
-set grants it; a required field is always editable. Simplifications: every deployed permission set counts
-as assigned to the integration user; access is not per user (the org's users share it); a field without
-read access stays visible (only create/edit/delete are modelled); objects and fields of ``schema.yaml``
-keep the full access they always have.
+set grants it; a required field is always editable. A deployed permission set gets its ``PermissionSet``
+record, so it can be assigned with a ``PermissionSetAssignment`` insert. Simplifications: every deployed
+permission set counts as assigned to the integration user, assigned or not; access is not per user (the
+org's users share it); a field without read access stays visible (only create/edit/delete are modelled);
+objects and fields of ``schema.yaml`` keep the full access they always have.
 """
 
 from __future__ import annotations
@@ -332,7 +333,17 @@ class OrgMetadata:
                     f'INSERT INTO "{METADATA_TABLE}" (kind, name, body) VALUES (?, ?, ?)',
                     [(c.kind, c.name, json.dumps(c.body)) for c in passed],
                 )
+            self.record_permission_sets([c for c in passed if c.kind == "PermissionSet"])
             return results
+
+    def record_permission_sets(self, components: list[Component]) -> None:
+        """Give each deployed permission set its ``PermissionSet`` record (queried and assigned through the
+        REST API), unless the org has one of that name already."""
+        for component in components:
+            if not self.store.find_by_external_id("PermissionSet", "Name", component.name):
+                label = str(component.body.get("label") or component.name)
+                self.store.insert("PermissionSet", [{"Name": component.name, "Label": label}],
+                                  user_id=self.store.integration_user_id)
 
     def restore(self) -> int:
         """Apply the components earlier deploys kept (at start-up); return how many."""
@@ -344,4 +355,6 @@ class OrgMetadata:
             schema = self.build(schema, Component(kind, name, "", json.loads(text)))
         if rows:
             self.store.apply_schema(schema)
+            self.record_permission_sets([Component(kind, name, "", json.loads(text)) for kind, name, text in rows
+                                         if kind == "PermissionSet"])
         return len(rows)
