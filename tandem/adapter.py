@@ -85,6 +85,11 @@ class RecordAdapter(Protocol):
         """Return the records whose ``key_field`` is one of ``keys`` (one row per found record)."""
         ...
 
+    def holds_any(self, entity: str, field: str) -> bool:
+        """True when some ``entity`` record has a value in ``field`` (one cheap call: a pass into a target where
+        no record holds a link key yet need not look link keys up page by page)."""
+        ...
+
     def upsert_batch(self, entity: str, key_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Create or update ``records`` by their ``key_field`` (the external id); one result per record, in order."""
         ...

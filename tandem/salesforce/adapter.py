@@ -410,6 +410,11 @@ class SalesforceAdapter:
         record = answer["records"][0]
         return str(record["Id"]), bool(record["IsSandbox"])
 
+    def holds_any(self, entity: str, field: str) -> bool:
+        """True when some ``entity`` record has a value in ``field`` (``WHERE field != null LIMIT 1``)."""
+        soql = f"SELECT Id FROM {entity} WHERE {field} != null LIMIT 1"
+        return bool(self._call(lambda sf: sf.query(soql))["records"])
+
     def count(self, entity: str) -> int:
         """How many ``entity`` records the org holds (``SELECT COUNT()``)."""
         answer = self._call(lambda sf: sf.query(f"SELECT COUNT() FROM {entity}"))

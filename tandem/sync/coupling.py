@@ -48,12 +48,14 @@ class Match:
         target_link: the link key the partner holds.
         ambiguous: several target records qualify.
         exact: found by the exact link (not by match keys).
+        group: the position of the match-key group that found it (0: the mapping's first), when found by match keys.
     """
 
     target_id: str | None = None
     target_link: str | None = None
     ambiguous: bool = False
     exact: bool = False
+    group: int | None = None
 
 
 class MatchIndex:
@@ -98,15 +100,15 @@ class MatchIndex:
 
     def find(self, row: dict[str, Any]) -> Match:
         """Look a source record (its source columns) up, group by group; the first group that finds wins."""
-        for group, index in zip(self.groups, self._index, strict=True):
+        for position, (group, index) in enumerate(zip(self.groups, self._index, strict=True)):
             key = tuple(normalise_key(row.get(source)) for source, _ in group)
             if any(part is None for part in key):
                 continue
             found = index.get(key, [])
             if len(found) == 1:
-                return Match(target_id=found[0], target_link=self._links.get(found[0]))
+                return Match(target_id=found[0], target_link=self._links.get(found[0]), group=position)
             if len(found) > 1:
-                return Match(ambiguous=True)
+                return Match(ambiguous=True, group=position)
         return Match()
 
 

@@ -42,6 +42,7 @@ from tandem.store.types import utc_now
 from tandem.sync.conflicts import HELD, settle
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.coupling import Match, MatchIndex, holds_values
+from tandem.sync.manual_coupling import UNCOUPLED, pending_coupled_ids
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,8 @@ class EntityPass:
         self.reverse = Mapper(route.entity, opposite, templates=templates) if two_way else None
         self.index = MatchIndex(route)
         self._index_loaded = False
+        #: Whether some target record held a link key when the pass first looked (``None``: not asked yet).
+        self._links_exist: bool | None = None
         #: Each written target field's type (to compare a target's values with a mapped record's).
         self._kinds = {_named(f, route.direction): f.type for f in self.mapper.fields}
         self._kinds[route.target_link_field] = None
@@ -246,6 +249,9 @@ class EntityPass:
             retry = set(
                 failed_ids(session, self.context.connection_id, self.route.entity.name, self.route.source_side)
             )
+            # Pairs a person coupled since the last run: written whole, whether or not they changed.
+            retry.update(pending_coupled_ids(session, self.context.connection_id, self.route.entity.name,
+                                             self.route.source_side))
         for page in source.read_changed_since(
             self.route.source_object, since, fields=self.read_fields(), page_size=self.context.page_size
         ):
@@ -487,10 +493,12 @@ class EntityPass:
         if not links:
             return {}, {}
         route, fields = self.route, self.target_fields()
-        frame = route.target_adapter(self.context).read_by_keys(
-            route.target_object, route.target_link_field, sorted(set(links.values())), fields=fields
-        )
-        current = _frame_rows(frame)
+        current: dict[str, dict[str, Any]] = {}
+        if self._target_holds_links():
+            frame = route.target_adapter(self.context).read_by_keys(
+                route.target_object, route.target_link_field, sorted(set(links.values())), fields=fields
+            )
+            current = _frame_rows(frame)
         holders: dict[str, list[str]] = {}
         for target_id, row in current.items():
             link = _text(row.get(route.target_link_field))
@@ -519,12 +527,25 @@ class EntityPass:
                 matches[source_id] = Match(ambiguous=True, exact=True)
         return matches, current
 
+    def _target_holds_links(self) -> bool:
+        """Whether any target record held a link key when the pass started writing (asked once a pass).
+
+        When none did (a first load into an empty object), no page needs its link keys looked up: the records
+        this pass writes are bound as each page is recorded, and a create is an upsert by the link key anyway.
+        """
+        if self._links_exist is None:
+            route = self.route
+            self._links_exist = route.target_adapter(self.context).holds_any(
+                route.target_object, route.target_link_field
+            )
+        return self._links_exist
+
     def _blocked(self, binding: Binding | None) -> bool:
         """True when the record must not travel this way: its coupling was removed after its partner was
-        deleted, or a filter on the other side keeps its partner out."""
+        deleted or by a person (uncoupled), or a filter on the other side keeps its partner out."""
         if binding is None or binding.status is not BindingStatus.EXCLUDED:
             return False
-        return binding.error_code in {UNLINKED, excluded_code(self.route.target_side)}
+        return binding.error_code in {UNLINKED, UNCOUPLED, excluded_code(self.route.target_side)}
 
     def _unchanged(self, binding: Binding, digest: str, record: dict[str, Any]) -> bool:
         """True when the source record holds what was last synced (a failure the other way does not count)."""

@@ -22,7 +22,10 @@ SHIPPED = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 #: What the run form's block selector sends for the connection.
 BLOCK_REF = {"$ref": {"block_document_id": "6f489547-77d5-4f26-ac04-c0913c296de2"}}
 #: The other required fields of the flows about one entity.
-ONE_ENTITY_EXTRAS: dict[str, dict[str, Any]] = {"resolve-conflicts": {"keep": "erp"}}
+ONE_ENTITY_EXTRAS: dict[str, dict[str, Any]] = {
+    "resolve-conflicts": {"keep": "erp"},
+    "couple-records": {"pairs": [{"crm_id": "001000000000001AAA", "erp_id": "7"}]},
+}
 DEPLOYMENTS: list[dict[str, Any]] = SHIPPED["deployments"]
 
 
@@ -90,7 +93,7 @@ def _deployment(name: str) -> dict[str, Any]:
 def test_deployment_names_say_what_they_do() -> None:
     assert [d["name"] for d in DEPLOYMENTS] == [
         "full-sync", "initial-import", "incremental-erp-to-crm", "incremental-crm-to-erp", "incremental-two-way",
-        "deletion-sweep-daily", "resolve-conflicts", "sandbox-refresh", "retry-records",
+        "deletion-sweep-daily", "resolve-conflicts", "sandbox-refresh", "retry-records", "couple-records",
     ]
 
 
