@@ -8,7 +8,7 @@ import json
 import sys
 
 #: Verbs that load a connection's blocks: without PREFECT_API_URL they read the demo's (ops/prefect_home.py).
-READS_BLOCKS = frozenset({"card", "serve", "failures", "check"})
+READS_BLOCKS = frozenset({"card", "serve", "failures", "check", "couple", "uncouple", "tasks"})
 EMULATORS = {
     "salesforce": ("emulators.salesforce.cli", "a local Salesforce REST API (HTTPS) for the demo and the tests"),
     "erp": ("emulators.erp.cli", "a local SuiteTalk-style SOAP ERP for the demo and the tests"),
@@ -58,8 +58,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         "serve", help="serve the cards (JSON and HTML) and the schedule over HTTP",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve a connection's sync status cards (GET /cards/{crm|erp}/{object}/{id}, and .../html to show\n"
-        "beside a record), its failing records (GET /failures) and the schedule view (GET /schedule) over HTTP;\n"
-        "the OpenAPI page is at /docs. Reads the blocks from PREFECT_API_URL's server, else from the demo's.\n\n"
+        "beside a record), its failing records (GET /failures, a record's history and retry under it), the\n"
+        "full-sync review (GET /review), the tasks due (GET /tasks/due) and the schedule view (GET /schedule) over\n"
+        "HTTP; the OpenAPI page is at /docs. Reads the blocks from PREFECT_API_URL's server, else from the demo's.\n\n"
         "example:\n  tandem serve --connection demo --port 8765\n"
         "  curl http://127.0.0.1:8765/cards/crm/Contact/0035g0000000001AAA",
     )
@@ -139,6 +140,20 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     check.add_argument("--connection", required=True, help="the Tandem Sync Connection block whose org to check")
     check.add_argument("--deploy", action="store_true", help="deploy salesforce/ through the Metadata API first")
     check.set_defaults(handler=_check_org)
+    coupling = importlib.import_module("ops.coupling")  # options, descriptions and handlers: ops/coupling.py
+    coupling.add_couple_arguments(verbs.add_parser(
+        "couple", help="couple existing records by hand, from a CSV of pairs, or by the match keys (--match)"))
+    coupling.add_uncouple_arguments(verbs.add_parser(
+        "uncouple", help="remove a record's coupling: neither record syncs until coupled again"))
+    importlib.import_module("ops.tasks_due").add_arguments(verbs.add_parser(  # ops/tasks_due.py: options, handler
+        "tasks", help="the synced reminder tasks due today and tomorrow, with their sync status (tasks due)"))
+    wizard = importlib.import_module("ops.connect_cli")  # options and handlers: ops/connect_cli.py
+    connect = verbs.add_parser("connect", help="set up or change a connection step by step (assisted setup)")
+    wizard.add_connect_arguments(connect)
+    connect.set_defaults(handler=wizard.run_connect)
+    switch = verbs.add_parser("connection", help="the sync switch: enable or disable a connection (or one entity)")
+    wizard.add_connection_arguments(switch)
+    switch.set_defaults(handler=wizard.run_connection)
     chosen = argv[1] if len(argv) > 1 and argv[0] == "emulate" else None
     for name, (module_name, summary) in EMULATORS.items():
         sub = kinds.add_parser(name, help=summary, description=summary)

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from tandem.errors import CommandError
 from tandem.mapping import MappingError
 from tandem.status.cards import CardSource
 from tandem.status.failures import FailureSource
+from tandem.status.history import retry_deployment
+from tandem.status.review import Review, ReviewSource
 from tandem.status.schedule import ScheduleRow, schedule_rows, schedule_warning
+from tandem.status.tasks_due import TaskList, TaskListError, TaskReader, local_today, tasks_due
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: How long the schedule view waits for the Prefect server before it falls back to ``prefect.yaml``.
@@ -73,6 +77,115 @@ def failure_source(connection: str, block: SyncConnection | None = None) -> Fail
         connection=connection, store=block.store.get_engine(), entities=list(mappings.entities),
         objects={name: (e.crm_object, e.erp_type) for name, e in mappings.entities.items()},
     )
+
+
+def review_source(connection: str, block: SyncConnection | None = None) -> ReviewSource:
+    """The full-sync review source of the Tandem Sync Connection block called ``connection`` (loaded unless given).
+
+    Raises:
+        CommandError: no such block, no Prefect server, or the connection's mapping set is invalid.
+    """
+    block = block or load_connection(connection)
+    try:
+        mappings = block.mapping_set_for_run()
+    except MappingError as exc:
+        raise CommandError(f"the mapping set of connection {connection!r} is invalid: {exc}") from None
+    return ReviewSource(connection=connection, store=block.store.get_engine(), mappings=mappings,
+                        enabled_entities=block.enabled_entities())
+
+
+def review_with_reasons(source: ReviewSource, *, run_id: int | None = None, procedure: str) -> Review:
+    """The review, with the failed jobs' reasons from the run's published counts table when the server has it.
+
+    The state store records that a job failed, not why; the run's ``<procedure>-counts`` artifact (published when
+    the run ends) has each job's reason. Without a server, or before the run ended, the review says where to look.
+    """
+    review = source.review(run_id=run_id, procedure=procedure)
+    failed = any(row.job.status.value == "failed" for row in review.entities)
+    if review.run is None or review.run.flow_run_id is None or not failed:
+        return review
+    try:
+        reasons = asyncio.run(asyncio.wait_for(
+            _job_reasons(review.run.flow_run_id, review.run.procedure), SERVER_TIMEOUT_SECONDS))
+    except (_NoServerError, OSError, TimeoutError, httpx.HTTPError, ValueError):  # the review says where to look
+        return review
+    return source.review(run_id=review.run.id, procedure=procedure, reasons=reasons) if reasons else review
+
+
+async def _job_reasons(flow_run_id: str, procedure: str) -> dict[str, str]:
+    """Each job's reason, by entity, from the flow run's ``<procedure>-counts`` table artifact."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise _NoServerError("PREFECT_API_URL is not set")
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[f"{procedure}-counts"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)]),
+        ))
+    reasons: dict[str, str] = {}
+    for artifact in artifacts:
+        rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and row.get("reason"):
+                reasons[str(row.get("entity"))] = str(row["reason"])
+    return reasons
+
+
+def task_list(
+    connection: str, *, today: date | None = None, owner: str | None = None, block: SyncConnection | None = None,
+    reader: TaskReader | None = None,
+) -> TaskList:
+    """The synced reminder tasks of ``connection`` due today and tomorrow (read from its Salesforce org).
+
+    Raises:
+        CommandError: no such block or server, the connection syncs no tasks, or ``owner`` is no user.
+    """
+    block = block or load_connection(connection)
+    try:
+        return tasks_due(reader or block.salesforce.get_client(), card_source(connection, block),
+                         today=today or local_today(), owner=owner)
+    except TaskListError as exc:
+        raise CommandError(str(exc)) from None
+
+
+class RetryUnavailableError(RuntimeError):
+    """The retry cannot be started here: no Prefect server, or no retry deployment for the connection on it."""
+
+
+def request_retry(connection: str, entity: str, record_id: str) -> tuple[str, str]:
+    """Start a run of the connection's ``retry-records`` deployment for one record; its flow run id and state.
+
+    The run is created at once (scheduled now) and a worker of the deployment's pool runs it; its outcome is on
+    the flow run's page and, once it ran, on the record's card and history.
+
+    Raises:
+        RetryUnavailableError: no server answers, or ``tandem deploy`` has not created the deployment there.
+    """
+    from prefect.deployments.flow_runs import arun_deployment
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
+
+    name = retry_deployment(connection)
+    if not PREFECT_API_URL.value():
+        raise RetryUnavailableError(f"no Prefect server is set (PREFECT_API_URL) to run {name} on")
+    parameters = {"entity": entity, "record_ids": [record_id]}
+    try:
+        flow_run = asyncio.run(asyncio.wait_for(
+            arun_deployment(name, parameters=parameters, timeout=0, as_subflow=False),
+            SERVER_TIMEOUT_SECONDS + 25,
+        ))
+    except ObjectNotFound:
+        raise RetryUnavailableError(
+            f"the Prefect server has no deployment {name}: create it with tandem deploy --connection {connection}"
+        ) from None
+    except (OSError, TimeoutError, httpx.HTTPError) as exc:
+        raise RetryUnavailableError(f"the Prefect server did not answer ({type(exc).__name__})") from None
+    return str(flow_run.id), str(flow_run.state_name or "Scheduled")
 
 
 def shipped_deployments(project_root: Path = PROJECT_ROOT) -> list[dict[str, Any]]:
