@@ -6,6 +6,7 @@ import pytest
 
 from emulators.erp.schema import record_specs
 from emulators.salesforce.schema import load_schema
+from tandem.erp.pricing import PRICE_ENTITY, PRICE_FIELDS
 from tandem.mapping import MAPPINGS_DIR, Direction, MappingSet, check_fields_exist, load_mapping_set
 
 
@@ -20,6 +21,7 @@ def test_every_field_exists_in_the_systems(mappings: MappingSet) -> None:
     catalog = {("crm", name): set(obj.fields) for name, obj in crm.objects.items()}
     catalog |= {("erp", name): {f.name for f in spec.fields} | {"dateCreated", "lastModifiedDate"}
                 for name, spec in erp.items()}
+    catalog[("erp", PRICE_ENTITY)] = set(PRICE_FIELDS)  # the adapter's virtual entity over items' pricing matrices
     check_fields_exist(mappings, catalog)
 
 
@@ -34,7 +36,8 @@ def test_value_maps_use_real_picklist_and_enum_values(mappings: MappingSet) -> N
             crm_field = crm.object(entity.crm_object).field(field.crm)  # type: ignore[union-attr]
             assert crm_field is not None
             erp_name = field.erp.split(".")[0]
-            choices = erp[entity.erp_type].by_name[erp_name].choices
+            spec = erp.get(entity.erp_type)  # None for the adapter's virtual itemPrice (no enumerations)
+            choices = spec.by_name[erp_name].choices if spec is not None else frozenset()
             for pair in field.values:
                 assert pair.crm in crm_field.picklist_values, (entity.name, field.crm, pair.crm)
                 if choices:

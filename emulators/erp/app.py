@@ -17,9 +17,10 @@ from emulators.common.faults import FaultKind, FaultRule
 from emulators.erp.namespaces import ENDPOINT_PATH, WSDL_PATH
 from emulators.erp.schema import WSDL_ROOT, XSD_ROOT
 from emulators.erp.service import OPERATIONS, ErpService
-from emulators.erp.soapfaults import concurrency_message, fault_envelope
+from emulators.erp.soapfaults import concurrency_message, fault_envelope, request_size_message
 
 XML = "text/xml; charset=utf-8"
+MAX_REQUEST_BYTES = 100 * 1024 * 1024  # SuiteTalk's request size limit
 _ADDRESS = re.compile(rb'(<soap:address location=")[^"]*(")')
 
 
@@ -72,7 +73,7 @@ class ConcurrencyGate:
             return
         if self.in_flight >= self.limit:
             self.controls.counters.hit(classify(scope))
-            body = fault_envelope("WS_REQUEST_BLOCKED", concurrency_message(self.limit))
+            body = fault_envelope("WS_REQUEST_BLOCKED", concurrency_message())
             await Response(body, status_code=500, media_type=XML)(scope, receive, send)
             return
         self.in_flight += 1
@@ -82,7 +83,10 @@ class ConcurrencyGate:
             self.in_flight -= 1
 
 
-def build_app(service: ErpService, controls: EmulatorControls, endpoint_url: str, max_concurrency: int) -> Any:
+def build_app(
+    service: ErpService, controls: EmulatorControls, endpoint_url: str, max_concurrency: int,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+) -> Any:
     """Assemble the ASGI app.
 
     Args:
@@ -90,7 +94,9 @@ def build_app(service: ErpService, controls: EmulatorControls, endpoint_url: str
         controls: the shared test controls (reset, seed, clock, faults, counters).
         endpoint_url: the SOAP address written into the served WSDL.
         max_concurrency: SOAP requests allowed in flight at once.
+        max_request_bytes: larger requests are refused with ``EXCEEDED_MAX_REQUEST_SIZE`` before they are parsed.
     """
+    service.base_url = endpoint_url.split("/services/")[0]
     wsdl = _ADDRESS.sub(rb"\g<1>" + endpoint_url.encode() + rb"\g<2>",
                         (WSDL_ROOT / "wsdl" / "v2023_2_0" / "netsuite.wsdl").read_bytes())
     xsd_root = XSD_ROOT.resolve()
@@ -105,8 +111,15 @@ def build_app(service: ErpService, controls: EmulatorControls, endpoint_url: str
         return Response(path.read_bytes(), media_type=XML)
 
     async def endpoint(request: Request) -> Response:
-        raw = await request.body()
-        status, body = await asyncio.to_thread(service.handle, raw)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_request_bytes:
+                fault = fault_envelope("EXCEEDED_MAX_REQUEST_SIZE", request_size_message(max_request_bytes))
+                return Response(fault, status_code=500, media_type=XML)
+            chunks.append(chunk)
+        status, body = await asyncio.to_thread(service.handle, b"".join(chunks))
         return Response(body, status_code=status, media_type=XML)
 
     app = Starlette(routes=[

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="concurrent SOAP requests allowed before WS_REQUEST_BLOCKED (default 5)")
     parser.add_argument("--get-deleted-page-size", type=_positive, default=1000,
                         help="records per getDeleted page (default 1000, as SuiteTalk)")
+    parser.add_argument("--max-request-mb", type=_positive, default=100,
+                        help="requests above this size get EXCEEDED_MAX_REQUEST_SIZE (SuiteTalk: 100)")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA kept in the data dir")
 
 
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for rule in args.fault:
         controls.faults.add_from_json(rule)
-    app = build_app(service, controls, info["endpoint"], args.max_concurrency)
+    app = build_app(service, controls, info["endpoint"], args.max_concurrency, args.max_request_mb * 1024 * 1024)
     runner = JobRunner(service)
     runner.start()
     print(f"ERP emulator for account {args.account} ({'sandbox' if info['is_sandbox'] else 'production'})",

@@ -31,11 +31,12 @@ PREFIX_OF: dict[str, str] = {uri: prefix for prefix, uri in PREFIXES.items()}
 ENVELOPE_OPEN = (
     '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
     + " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in PREFIXES.items())
-    + "><soapenv:Body>"
+    + ">"
 )
 ENVELOPE_CLOSE = "</soapenv:Body></soapenv:Envelope>"
 
 
-def envelope(body: str) -> bytes:
-    """Wrap a response body fragment (using the prefixes above) in a SOAP 1.1 envelope."""
-    return (ENVELOPE_OPEN + body + ENVELOPE_CLOSE).encode()
+def envelope(body: str, header: str = "") -> bytes:
+    """Wrap a response body fragment (using the prefixes above) in a SOAP 1.1 envelope, with ``header`` blocks."""
+    head = f"<soapenv:Header>{header}</soapenv:Header>" if header else ""
+    return (ENVELOPE_OPEN + head + "<soapenv:Body>" + body + ENVELOPE_CLOSE).encode()

@@ -73,9 +73,34 @@ def record_xml(
             continue
         if field.kind is FieldKind.REF:
             out.append(ref_xml(f"{prefix}:{name}", value))
+        elif field.kind is FieldKind.MATRIX:
+            out.append(pricing_matrix_xml(prefix, value))
         else:
             out.append(f"<{prefix}:{name}>{_value_text(field.kind, value)}</{prefix}:{name}>")
     out.append("</platformCore:record>")
+    return "".join(out)
+
+
+def pricing_matrix_xml(prefix: str, rows: list[dict[str, Any]]) -> str:
+    """An item's ``pricingMatrix``: one ``pricing`` line per currency and price level with its price list."""
+    out = [f"<{prefix}:pricingMatrix>"]
+    for row in rows:
+        out.append(f"<{prefix}:pricing>")
+        for part in ("currency", "priceLevel"):
+            if part in row:
+                out.append(ref_xml(f"{prefix}:{part}", row[part]))
+        if row.get("discount") is not None:
+            out.append(f"<{prefix}:discount>{float(row['discount'])!r}</{prefix}:discount>")
+        out.append(f"<{prefix}:priceList>")
+        for price in row.get("prices", []):
+            out.append(f"<{prefix}:price>")
+            if price.get("value") is not None:
+                out.append(f"<{prefix}:value>{float(price['value'])!r}</{prefix}:value>")
+            if price.get("quantity") is not None:
+                out.append(f"<{prefix}:quantity>{float(price['quantity'])!r}</{prefix}:quantity>")
+            out.append(f"</{prefix}:price>")
+        out.append(f"</{prefix}:priceList></{prefix}:pricing>")
+    out.append(f"</{prefix}:pricingMatrix>")
     return "".join(out)
 
 

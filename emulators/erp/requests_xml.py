@@ -37,6 +37,7 @@ class ParsedRecord:
     external_id: str | None
     values: dict[str, Any] = field(default_factory=dict)
     nulls: set[str] = field(default_factory=set)
+    internal_id: str | None = None
 
 
 def local(element: etree._Element) -> str:
@@ -159,7 +160,55 @@ def _convert(spec: RecordSpec, element: etree._Element) -> Any:
         raise ClientFault(f"{what}: {text!r} is not a valid boolean.")
     if kind is FieldKind.DATETIME:
         return iso(parse_datetime(text, what))
+    if kind is FieldKind.ENUM and text not in field_spec.choices:
+        raise ClientFault(f"org.xml.sax.SAXException: {text!r} is not a legal value for {what}.")
+    if kind is FieldKind.MATRIX:
+        return parse_pricing_matrix(element, what)
     return element.text or ""
+
+
+def _double(text: str | None, what: str) -> float:
+    try:
+        return float((text or "").strip())
+    except ValueError:
+        raise ClientFault(f"{what}: {text!r} is not a valid double.") from None
+
+
+def parse_pricing_matrix(element: etree._Element, what: str) -> dict[str, Any]:
+    """An item's ``pricingMatrix``: ``{"replaceAll": bool, "pricing": [{currency, priceLevel, discount?, prices}]}``.
+
+    Each pricing line's ``prices`` are ``{"value", "quantity"}`` dicts (``quantity`` ``None`` for the base price).
+
+    Raises:
+        ClientFault: for an element the pricing matrix does not have or a value of the wrong type.
+    """
+    rows: list[dict[str, Any]] = []
+    for pricing in element:
+        if not isinstance(pricing.tag, str):
+            continue
+        if local(pricing) != "pricing":
+            raise ClientFault(f"{what} has no element {local(pricing)!r}.")
+        row: dict[str, Any] = {"prices": []}
+        for part in pricing:
+            if not isinstance(part.tag, str):
+                continue
+            name = local(part)
+            if name in ("currency", "priceLevel"):
+                row[name] = parse_ref(part)
+            elif name == "discount":
+                row[name] = _double(part.text, f"{what}.discount")
+            elif name == "priceList":
+                for price in children(part, "price"):
+                    value = child_text(price, "value")
+                    quantity = child_text(price, "quantity")
+                    row["prices"].append({
+                        "value": _double(value, f"{what}.price.value") if value is not None else None,
+                        "quantity": _double(quantity, f"{what}.price.quantity") if quantity is not None else None,
+                    })
+            else:
+                raise ClientFault(f"{what}.pricing has no element {name!r}.")
+        rows.append(row)
+    return {"replaceAll": element.get("replaceAll", "false") in ("true", "1"), "pricing": rows}
 
 
 def parse_record(element: etree._Element) -> ParsedRecord:
@@ -172,7 +221,7 @@ def parse_record(element: etree._Element) -> ParsedRecord:
     spec = specs_by_qualified_type().get((namespace, type_name))
     if spec is None:
         raise ClientFault(f"Unknown record type {type_name!r} in namespace {namespace!r}.")
-    record = ParsedRecord(spec, element.get("externalId"))
+    record = ParsedRecord(spec, element.get("externalId"), internal_id=element.get("internalId"))
     for child in element:
         if not isinstance(child.tag, str):
             continue

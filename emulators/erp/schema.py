@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from emulators.erp.namespaces import PREFIX_OF, XSD
+from emulators.erp.namespaces import PREFIX_OF, PREFIXES, VERSION, XSD
 
 WSDL_ROOT = Path(__file__).resolve().parent / "wsdl"
 XSD_ROOT = WSDL_ROOT / "xsd"
@@ -41,6 +41,7 @@ class FieldKind(StrEnum):
     DATETIME = "dateTime"
     REF = "ref"
     ENUM = "enum"
+    MATRIX = "pricingMatrix"
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class _Rules:
     targets: Mapping[str, tuple[str, ...]]
 
 
-_ITEMS = ("inventoryItem", "serviceItem")
+ITEM_TYPES = ("inventoryItem", "serviceSaleItem")
+PRICING_TARGETS: dict[str, tuple[str, ...]] = {"currency": ("currency",), "priceLevel": ("priceLevel",)}
 _TRANSACTION_REFS: dict[str, tuple[str, ...]] = {
     "entity": ("customer",), "currency": ("currency",), "salesRep": ("employee",),
     "terms": ("term",), "location": ("location",),
@@ -95,11 +97,8 @@ RULES: dict[str, _Rules] = {
     "currency": _Rules(("name", "symbol"), "name", {}),
     "unitsType": _Rules(("name",), "name", {}),
     "inventoryItem": _Rules(("itemId",), "itemId", {"unitsType": ("unitsType",)}),
-    "serviceItem": _Rules(("itemId",), "itemId", {"unitsType": ("unitsType",)}),
+    "serviceSaleItem": _Rules(("itemId",), "itemId", {"unitsType": ("unitsType",)}),
     "priceLevel": _Rules(("name",), "name", {}),
-    "itemPrice": _Rules(("item", "priceLevel", "currency", "unitPrice"), None, {
-        "item": _ITEMS, "priceLevel": ("priceLevel",), "currency": ("currency",),
-    }),
     "term": _Rules(("name",), "name", {}),
     "location": _Rules(("name",), "name", {}),
     "salesOrder": _Rules(("entity",), "tranId", _TRANSACTION_REFS),
@@ -153,10 +152,14 @@ def record_specs() -> dict[str, RecordSpec]:
                 enums.update(_enumerations(path.parent / location))
         for complex_type in root.iter(f"{{{XSD}}}complexType"):
             type_name = complex_type.get("name", "")
+            extension = complex_type.find(f"{{{XSD}}}complexContent/{{{XSD}}}extension")
+            base = _qname(extension, extension.get("base", "")) if extension is not None else None
+            if extension is None or base != (PREFIXES["platformCore"], "Record"):
+                continue  # searches, pricing matrix parts: not records
             record_type = _record_type_name(type_name)
             rules = RULES[record_type]
             fields: list[FieldSpec] = []
-            for element in complex_type.iter(f"{{{XSD}}}element"):
+            for element in extension.iter(f"{{{XSD}}}element"):
                 name = element.get("name", "")
                 namespace, local = _qname(element, element.get("type", ""))
                 if namespace == XSD:
@@ -164,6 +167,8 @@ def record_specs() -> dict[str, RecordSpec]:
                     fields.append(FieldSpec(name, kind))
                 elif local == "RecordRef":
                     fields.append(FieldSpec(name, FieldKind.REF, targets=rules.targets[name]))
+                elif local == "PricingMatrix":
+                    fields.append(FieldSpec(name, FieldKind.MATRIX))
                 else:
                     fields.append(FieldSpec(name, FieldKind.ENUM, choices=enums[(namespace, local)]))
             spec = RecordSpec(record_type, type_name, prefix, tuple(fields), frozenset(rules.required),
@@ -182,11 +187,101 @@ def record_specs() -> dict[str, RecordSpec]:
 @cache
 def specs_by_qualified_type() -> dict[tuple[str, str], RecordSpec]:
     """The specs keyed by ``(namespace, TypeName)``, for resolving ``xsi:type``."""
-    from emulators.erp.namespaces import PREFIXES
-
     return {(PREFIXES[s.prefix], s.type_name): s for s in record_specs().values()}
 
 
-def search_types() -> dict[str, str]:
-    """``CustomerSearchBasic`` → ``customer`` for every record type."""
-    return {f"{s.type_name}SearchBasic": s.record_type for s in record_specs().values()}
+@dataclass(frozen=True)
+class SearchFamily:
+    """One basic search type and the record types it finds.
+
+    ``by_type`` maps the values of its ``type`` filter (``_salesOrder``, ``_inventoryItem``) to record types;
+    a family without one searches ``record_types``.
+    """
+
+    basic: str
+    record_types: tuple[str, ...]
+    by_type: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+# NetSuite's search model: one TransactionSearchBasic for every transaction type and one ItemSearchBasic for every
+# item type (filtered by their ``type`` field), one <Type>SearchBasic for each list record that can be searched.
+SEARCH_FAMILIES: tuple[SearchFamily, ...] = (
+    SearchFamily("ContactSearchBasic", ("contact",)),
+    SearchFamily("CustomerSearchBasic", ("customer",)),
+    SearchFamily("EmployeeSearchBasic", ("employee",)),
+    SearchFamily("ItemSearchBasic", ITEM_TYPES,
+                 {"_inventoryItem": ("inventoryItem",), "_service": ("serviceSaleItem",)}),
+    SearchFamily("LocationSearchBasic", ("location",)),
+    SearchFamily("PriceLevelSearchBasic", ("priceLevel",)),
+    SearchFamily("TaskSearchBasic", ("task",)),
+    SearchFamily("TermSearchBasic", ("term",)),
+    SearchFamily("TransactionSearchBasic", ("salesOrder", "invoice"),
+                 {"_salesOrder": ("salesOrder",), "_invoice": ("invoice",)}),
+    SearchFamily("UnitsTypeSearchBasic", ("unitsType",)),
+    SearchFamily("ContractSearchBasic", ("contract",)),  # the emulator's stand-in, see customers.xsd
+)
+# Item subtypes of ItemSearchBasic.subType: the service items the emulator has are all for sale.
+ITEM_SUBTYPES: dict[str, tuple[str, ...]] = {"_forSale": ("serviceSaleItem",), "_forResale": (), "_forPurchase": ()}
+# List records read with getAll (GetAllRecordType) rather than searched.
+GET_ALL_TYPES: frozenset[str] = frozenset({"currency"})
+
+
+def search_families() -> dict[str, SearchFamily]:
+    """The search families by their basic search type's local name (``TransactionSearchBasic``)."""
+    return {family.basic: family for family in SEARCH_FAMILIES}
+
+
+@cache
+def search_field_kinds() -> dict[tuple[str, str], str]:
+    """``(SearchBasicType, field)`` → the search field's type (``SearchDateField``) from ``common.xsd``."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    kinds: dict[tuple[str, str], str] = {}
+    for relative in ("platform/v2023_2_0/common.xsd", "transactions/v2023_2_0/customers.xsd"):
+        root = etree.parse(str(XSD_ROOT / relative), parser).getroot()
+        for complex_type in root.iter(f"{{{XSD}}}complexType"):
+            name = complex_type.get("name", "")
+            if not name.endswith("SearchBasic"):
+                continue
+            for element in complex_type.iter(f"{{{XSD}}}element"):
+                kinds[(name, element.get("name", ""))] = _qname(element, element.get("type", ""))[1]
+    return kinds
+
+
+@cache
+def search_wrappers() -> dict[tuple[str, str], tuple[str, frozenset[str]]]:
+    """``(namespace, CustomerSearch)`` → (its ``basic`` type's local name, its join element names)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    found: dict[tuple[str, str], tuple[str, frozenset[str]]] = {}
+    for relative in RECORD_XSDS:
+        root = etree.parse(str(XSD_ROOT / relative), parser).getroot()
+        namespace = root.get("targetNamespace", "")
+        for complex_type in root.iter(f"{{{XSD}}}complexType"):
+            extension = complex_type.find(f"{{{XSD}}}complexContent/{{{XSD}}}extension")
+            if extension is None or _qname(extension, extension.get("base", ""))[1] != "SearchRecord":
+                continue
+            basic, joins = "", set()
+            for element in extension.iter(f"{{{XSD}}}element"):
+                if element.get("name") == "basic":
+                    basic = _qname(element, element.get("type", ""))[1]
+                else:
+                    joins.add(element.get("name", ""))
+            found[(namespace, complex_type.get("name", ""))] = (basic, frozenset(joins))
+    return found
+
+
+@cache
+def request_elements() -> dict[str, frozenset[str]]:
+    """Each operation's request element names (``upsertList`` → ``{record}``), from ``messages.xsd``."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    root = etree.parse(str(XSD_ROOT / "platform/v2023_2_0/messages.xsd"), parser).getroot()
+    types = {c.get("name", ""): frozenset(e.get("name", "") for e in c.iter(f"{{{XSD}}}element"))
+             for c in root.findall(f"{{{XSD}}}complexType")}
+    return {e.get("name", ""): types.get(_qname(e, e.get("type", ""))[1], frozenset())
+            for e in root.findall(f"{{{XSD}}}element")}
+
+
+@cache
+def core_enumeration(name: str) -> frozenset[str]:
+    """The values of the platform core enumeration ``name`` (``GetAllRecordType`` ...) from ``coreTypes.xsd``."""
+    values = _enumerations(XSD_ROOT / "platform/v2023_2_0/coreTypes.xsd")
+    return values[(f"urn:types.core_{VERSION}.platform.webservices.netsuite.com", name)]

@@ -20,7 +20,7 @@ MAX_KEPT_IDS = 20_000_000  # 160 MB of ids across all kept searches
 class ResultSet:
     """One search's ids, page size and when it was last used."""
 
-    record_type: str
+    search_type: str  # the basic search it came from (``TransactionSearchBasic``)
     ids: array[int]
     page_size: int
     last_used: datetime

@@ -1,8 +1,9 @@
 """The ``demo`` data set: a believable, deterministic ERP company (fixed random seed).
 
 Sizes match the Salesforce demo org: 300 customers with 1 to 3 contacts each, 10 employees (sales
-reps), 4 currencies, 3 units types, 40 inventory and 12 service items, 4 price levels with item
-prices, 5 payment terms, 3 locations, 80 sales orders, 50 invoices, 25 contracts and 1,000 tasks.
+reps), 4 currencies, 3 units types, 40 inventory and 12 service (for sale) items with 5 prices each in
+their pricing matrices, 4 price levels, 5 payment terms, 3 locations, 80 sales orders, 50 invoices,
+25 contracts and 1,000 tasks.
 Dates are relative to the emulator clock's day, so the same day gives the same data.
 """
 
@@ -50,6 +51,12 @@ def _ref(record_type: str, external_id: str) -> dict[str, str]:
     return {"type": record_type, "externalId": external_id}
 
 
+def _pricing(currency: str, level: str, price: float) -> dict[str, Any]:
+    """One pricing matrix line: the base-quantity price of an item at a price level in a currency."""
+    return {"currency": _ref("currency", currency), "priceLevel": _ref("priceLevel", level),
+            "prices": [{"value": price, "quantity": None}]}
+
+
 def demo_rows(day: datetime) -> list[tuple[str, list[tuple[str, dict[str, Any]]]]]:
     """The demo data as ``(record type, [(externalId, values)])`` in dependency order."""
     rng = random.Random(SEED)
@@ -92,24 +99,18 @@ def demo_rows(day: datetime) -> list[tuple[str, list[tuple[str, dict[str, Any]]]
         "salesDescription": f"{PRODUCTS[i % len(PRODUCTS)]}, model {'ABCD'[i // len(PRODUCTS)]}",
         "upcCode": f"0{rng.randrange(10**10, 10**11)}", "unitsType": _ref("unitsType", "UNIT-1"),
         "cost": round(rng.uniform(5, 400), 2)}) for i in range(40)]
-    data.append(("inventoryItem", items))
     services = [(f"SRV-{i + 1:03d}", {"itemId": f"SRV-{200 + i}", "displayName": name, "salesDescription": name,
                                      "unitsType": _ref("unitsType", "UNIT-1")}) for i, name in enumerate(SERVICES)]
-    data.append(("serviceItem", services))
-    prices = []
-    for external_id, values in items + services:
-        item_type = "inventoryItem" if external_id.startswith("ITEM") else "serviceItem"
+    for _, values in items + services:
+        # Prices live in the item's pricing matrix (price level x currency), as in NetSuite.
         cost = values.get("cost")
         base = round((cost if isinstance(cost, float) else rng.uniform(80, 900)) * rng.uniform(1.3, 2.2), 2)
-        for level, (_, discount) in enumerate(levels):
-            prices.append((f"PRICE-{external_id}-PL{level + 1}-USD", {
-                "item": _ref(item_type, external_id), "priceLevel": _ref("priceLevel", f"PL-{level + 1}"),
-                "currency": _ref("currency", "CUR-USD"), "quantity": 1,
-                "unitPrice": round(base * (1 + discount / 100), 2)}))
-        prices.append((f"PRICE-{external_id}-PL1-EUR", {
-            "item": _ref(item_type, external_id), "priceLevel": _ref("priceLevel", "PL-1"),
-            "currency": _ref("currency", "CUR-EUR"), "quantity": 1, "unitPrice": round(base / 1.08, 2)}))
-    data.append(("itemPrice", prices))
+        lines = [_pricing("CUR-USD", f"PL-{level + 1}", round(base * (1 + discount / 100), 2))
+                 for level, (_, discount) in enumerate(levels)]
+        lines.append(_pricing("CUR-EUR", "PL-1", round(base / 1.08, 2)))
+        values["pricingMatrix"] = {"replaceAll": True, "pricing": lines}
+    data.append(("inventoryItem", items))
+    data.append(("serviceSaleItem", services))
     customers, contacts, names = [], [], set()
     for i in range(300):
         name = f"{rng.choice(PREFIX)} {rng.choice(CORE)} {rng.choice(SUFFIX)}"

@@ -8,21 +8,22 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from emulators.common.clock import EmulatorClock
 from emulators.erp.auth import PassportChecker
-from emulators.erp.namespaces import envelope
-from emulators.erp.render import iso_ms, ref_attributes, ref_xml, status_xml
+from emulators.erp.criteria import criterion_sql, date_bounds, inclusive_range, type_filter
+from emulators.erp.namespaces import PREFIXES, VERSION, envelope
+from emulators.erp.render import iso, iso_ms, ref_attributes, ref_xml, status_xml
 from emulators.erp.requests_xml import (
     SoapRequest,
     child_text,
     children,
     local,
-    parse_datetime,
     parse_envelope,
     parse_fragment,
     parse_int,
@@ -30,7 +31,16 @@ from emulators.erp.requests_xml import (
     parse_ref,
     xsi_type,
 )
-from emulators.erp.schema import search_types
+from emulators.erp.schema import (
+    GET_ALL_TYPES,
+    ITEM_SUBTYPES,
+    SearchFamily,
+    core_enumeration,
+    request_elements,
+    search_families,
+    search_field_kinds,
+    search_wrappers,
+)
 from emulators.erp.searches import ResultSet, SearchRegistry
 from emulators.erp.soapfaults import ClientFault, SoapFault, fault_envelope
 from emulators.erp.store import ErpStore, WriteOutcome
@@ -38,9 +48,18 @@ from emulators.erp.store import ErpStore, WriteOutcome
 logger = logging.getLogger("emulators.erp")
 
 OPERATIONS = (
-    "addList", "upsertList", "deleteList", "getList", "search", "searchMoreWithId", "getDeleted",
-    "asyncUpsertList", "checkAsyncStatus", "getAsyncResult",
+    "login", "ssoLogin", "mapSso", "changePassword", "changeEmail", "logout", "add", "delete", "search", "searchMore",
+    "searchMoreWithId", "searchNext", "update", "upsert", "addList", "deleteList", "updateList", "upsertList", "get",
+    "getList", "getAll", "getSavedSearch", "getCustomizationId", "initialize", "initializeList", "getSelectValue",
+    "getItemAvailability", "getBudgetExchangeRate", "getCurrencyRate", "getDataCenterUrls",
+    "getPostingTransactionSummary", "getServerTime", "attach", "detach", "updateInviteeStatus",
+    "updateInviteeStatusList", "asyncAddList", "asyncUpdateList", "asyncUpsertList", "asyncDeleteList",
+    "asyncGetList", "asyncInitializeList", "asyncSearch", "checkAsyncStatus", "getAsyncResult", "getDeleted",
+    "getConsolidatedExchangeRate",
 )
+MESSAGES_NS = PREFIXES["platformMsgs"]
+UNAUTHENTICATED = frozenset({"getDataCenterUrls"})
+REQUEST_ELEMENTS = request_elements()
 DEFAULT_PAGE_SIZE = 1000
 MIN_PAGE_SIZE, MAX_PAGE_SIZE = 5, 1000
 
@@ -50,6 +69,7 @@ class Limits:
     """Records per call, as SuiteTalk enforces them, and the getDeleted page size."""
 
     upsert_list: int = 100
+    update_list: int = 100
     add_list: int = 200
     delete_list: int = 200
     get_list: int = 1000
@@ -73,32 +93,6 @@ def _write_response_list(outcomes: list[WriteOutcome]) -> str:
     return "".join(parts)
 
 
-def _date_bounds(element: etree._Element, what: str) -> tuple[int, int]:
-    """Inclusive millisecond bounds of a ``SearchDateField``."""
-    operator = element.get("operator", "")
-    first = child_text(element, "searchValue")
-    second = child_text(element, "searchValue2")
-    if first is None:
-        raise ClientFault(f"{what} needs a searchValue.")
-    low = _ms(parse_datetime(first, what))
-    if operator == "within":
-        if second is None:
-            raise ClientFault(f"{what} with operator 'within' needs searchValue2.")
-        return low, _ms(parse_datetime(second, what))
-    if operator == "onOrAfter":
-        return low, 2**62
-    if operator == "after":
-        return low + 1, 2**62
-    if operator == "onOrBefore":
-        return -(2**62), low
-    if operator == "before":
-        return -(2**62), low - 1
-    if operator == "on":
-        day = parse_datetime(first, what).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return _ms(day), _ms(day + timedelta(days=1)) - 1
-    raise ClientFault(f"{what}: unknown operator {operator!r}.")
-
-
 class ErpService:
     """Answers SOAP requests. Thread-safe; call :meth:`handle` from worker threads."""
 
@@ -111,38 +105,89 @@ class ErpService:
         self.limits = limits or Limits()
         self.passports = PassportChecker(store, account)
         self.searches = SearchRegistry()
-        self._search_types = search_types()
+        self._families = search_families()
+        self._field_kinds = search_field_kinds()
+        self._wrappers = search_wrappers()
+        self._last_search: dict[str, tuple[str, int]] = {}
         self._job_sequence = itertools.count(1)
         self.job_added = threading.Event()
         self._handlers: dict[str, Callable[[SoapRequest], str]] = {
+            "add": self._add,
             "addList": self._add_list,
+            "update": self._update,
+            "updateList": self._update_list,
+            "upsert": self._upsert,
             "upsertList": self._upsert_list,
+            "delete": self._delete,
             "deleteList": self._delete_list,
+            "get": self._get,
             "getList": self._get_list,
+            "getAll": self._get_all,
             "search": self._search,
+            "searchMore": self._search_more,
             "searchMoreWithId": self._search_more_with_id,
+            "searchNext": self._search_next,
             "getDeleted": self._get_deleted,
+            "getServerTime": self._get_server_time,
+            "getDataCenterUrls": self._get_data_center_urls,
             "asyncUpsertList": self._async_upsert_list,
             "checkAsyncStatus": self._check_async_status,
             "getAsyncResult": self._get_async_result,
         }
+        self.base_url = ""
 
     def handle(self, raw: bytes) -> tuple[int, bytes]:
         """Answer one request body with ``(HTTP status, SOAP envelope)``; never raises."""
         try:
             request = parse_envelope(raw)
+            self._check_operation(request)
+            if request.operation not in UNAUTHENTICATED:
+                self.passports.check(request.headers.get("tokenPassport"), self.clock.now().timestamp())
             handler = self._handlers.get(request.operation)
             if handler is None:
-                raise ClientFault(f"Unknown operation {request.operation!r}.")
-            self.passports.check(request.headers.get("tokenPassport"), self.clock.now().timestamp())
+                raise SoapFault(
+                    "WS_OPERATION_NOT_SUPPORTED",
+                    f"The {request.operation} operation is not supported by the Tandem ERP emulator "
+                    "(it implements the operations Tandem and common SDKs use; see docs/netsuite-suitetalk.md).",
+                )
             body = handler(request)
             return 200, envelope(f"<platformMsgs:{request.operation}Response>{body}"
-                                 f"</platformMsgs:{request.operation}Response>")
+                                 f"</platformMsgs:{request.operation}Response>", header=self._document_info())
         except SoapFault as fault:
             return 500, fault.to_xml()
         except Exception:
             logger.exception("unexpected error while answering a SOAP request")
             return 500, fault_envelope("UNEXPECTED_ERROR", "An unexpected error occurred.")
+
+    def _document_info(self) -> str:
+        ns_id = f"WEBSERVICES_{self.account}_{self.clock.now():%m%d%Y%H%M%S}{secrets.randbelow(10**9):09d}"
+        return f"<platformMsgs:documentInfo><platformMsgs:nsId>{ns_id}</platformMsgs:nsId></platformMsgs:documentInfo>"
+
+    @staticmethod
+    def _check_operation(request: SoapRequest) -> None:
+        """The body's operation must be a NetSuitePortType operation in this version's namespace, with only the
+        elements its request message declares.
+
+        Raises:
+            SoapFault: ``INVALID_VERSION`` for another SuiteTalk version's namespace; a client fault for an
+                unknown operation or element.
+        """
+        namespace = etree.QName(request.body).namespace or ""
+        if namespace != MESSAGES_NS:
+            if namespace.startswith("urn:messages_") and namespace.endswith(".platform.webservices.netsuite.com"):
+                raise SoapFault(
+                    "INVALID_VERSION",
+                    f"The request's namespace {namespace} does not match the version of the endpoint "
+                    f"(NetSuitePort_{VERSION}); send requests in {MESSAGES_NS}.",
+                )
+            raise ClientFault(f"Unknown operation {{{namespace}}}{request.operation}.")
+        allowed = REQUEST_ELEMENTS.get(request.operation)
+        if allowed is None:
+            raise ClientFault(f"Unknown operation {request.operation!r}.")
+        for child in request.body:
+            if isinstance(child.tag, str) and (local(child) not in allowed
+                                               or (etree.QName(child).namespace or "") != MESSAGES_NS):
+                raise ClientFault(f"org.xml.sax.SAXException: {request.operation} has no element {child.tag!r}.")
 
     # helpers -----------------------------------------------------------------------------
 
@@ -178,11 +223,39 @@ class ErpService:
 
     # writes ------------------------------------------------------------------------------
 
+    def _one(self, request: SoapRequest, name: str) -> etree._Element:
+        elements = children(request.body, name)
+        if len(elements) != 1:
+            raise ClientFault(f"{request.operation} needs exactly one {name}.")
+        return elements[0]
+
+    @staticmethod
+    def _write_response(outcome: WriteOutcome) -> str:
+        return (f"<platformMsgs:writeResponse>{status_xml(outcome.errors)}"
+                f'<platformMsgs:baseRef xsi:type="platformCore:RecordRef"{ref_attributes(outcome.ref)}/>'
+                "</platformMsgs:writeResponse>")
+
+    def _add(self, request: SoapRequest) -> str:
+        return self._write_response(self.upsert_elements([self._one(request, "record")], "add")[0])
+
+    def _update(self, request: SoapRequest) -> str:
+        return self._write_response(self.upsert_elements([self._one(request, "record")], "update")[0])
+
+    def _upsert(self, request: SoapRequest) -> str:
+        return self._write_response(self.upsert_elements([self._one(request, "record")], "upsert")[0])
+
     def _add_list(self, request: SoapRequest) -> str:
         return _write_response_list(self.upsert_elements(self._records(request, self.limits.add_list), "add"))
 
+    def _update_list(self, request: SoapRequest) -> str:
+        return _write_response_list(self.upsert_elements(self._records(request, self.limits.update_list), "update"))
+
     def _upsert_list(self, request: SoapRequest) -> str:
         return _write_response_list(self.upsert_elements(self._records(request, self.limits.upsert_list), "upsert"))
+
+    def _delete(self, request: SoapRequest) -> str:
+        ref = parse_ref(self._one(request, "baseRef"))
+        return self._write_response(self.store.delete([ref], now_ms=self._now_ms())[0])
 
     def _delete_list(self, request: SoapRequest) -> str:
         refs = self._refs(request, self.limits.delete_list)
@@ -190,19 +263,54 @@ class ErpService:
 
     # reads -------------------------------------------------------------------------------
 
+    @staticmethod
+    def _read_response(xml: str | None) -> str:
+        if xml is None:
+            return ("<platformMsgs:readResponse>"
+                    f"{status_xml([('RCRD_DSNT_EXIST', 'That record does not exist.')])}</platformMsgs:readResponse>")
+        # The stored record is a search result's platformCore:record; readResponse's record is platformMsgs'.
+        record = "<platformMsgs:record" + xml[len("<platformCore:record"):-len("</platformCore:record>")]
+        return (f'<platformMsgs:readResponse><platformCore:status isSuccess="true"/>{record}</platformMsgs:record>'
+                "</platformMsgs:readResponse>")
+
+    def _get(self, request: SoapRequest) -> str:
+        return self._read_response(self.store.get([parse_ref(self._one(request, "baseRef"))])[0])
+
     def _get_list(self, request: SoapRequest) -> str:
         refs = self._refs(request, self.limits.get_list)
-        parts = ['<platformCore:readResponseList><platformCore:status isSuccess="true"/>']
-        for xml in self.store.get(refs):
-            if xml is None:
-                parts.append("<platformCore:readResponse>"
-                             f"{status_xml([('RCRD_DSNT_EXIST', 'That record does not exist.')])}"
-                             "</platformCore:readResponse>")
-            else:
-                parts.append(f'<platformCore:readResponse><platformCore:status isSuccess="true"/>{xml}'
-                             "</platformCore:readResponse>")
-        parts.append("</platformCore:readResponseList>")
+        parts = ['<platformMsgs:readResponseList><platformCore:status isSuccess="true"/>']
+        parts.extend(self._read_response(xml) for xml in self.store.get(refs))
+        parts.append("</platformMsgs:readResponseList>")
         return "".join(parts)
+
+    def _get_all(self, request: SoapRequest) -> str:
+        record_type = self._one(request, "record").get("recordType", "")
+        if record_type not in core_enumeration("GetAllRecordType"):
+            raise ClientFault(f"org.xml.sax.SAXException: {record_type!r} is not a legal value for GetAllRecordType.")
+        # Get-all list types the emulator does not model (states, tax types ...) have no records here.
+        ids = self.store.search_ids((record_type,) if record_type in GET_ALL_TYPES else (), [], [])
+        records = "".join(self.store.records_xml(ids.tolist()))
+        return ('<platformCore:getAllResult><platformCore:status isSuccess="true"/>'
+                f"<platformCore:totalRecords>{len(ids)}</platformCore:totalRecords>"
+                f"<platformCore:recordList>{records}</platformCore:recordList></platformCore:getAllResult>")
+
+    def _get_server_time(self, request: SoapRequest) -> str:
+        return ('<platformCore:getServerTimeResult><platformCore:status isSuccess="true"/>'
+                f"<platformCore:serverTime>{iso(self.clock.now())}</platformCore:serverTime>"
+                "</platformCore:getServerTimeResult>")
+
+    def _get_data_center_urls(self, request: SoapRequest) -> str:
+        account = child_text(request.body, "account") or ""
+        if account.upper() != self.account.upper():
+            return ("<platformCore:getDataCenterUrlsResult>"
+                    f"{status_xml([('INVALID_ACCOUNT', f'Invalid account number {account}.')])}"
+                    "</platformCore:getDataCenterUrlsResult>")
+        base = escape(self.base_url)
+        return ('<platformCore:getDataCenterUrlsResult><platformCore:status isSuccess="true"/>'
+                f"<platformCore:dataCenterUrls><platformCore:restDomain>{base}</platformCore:restDomain>"
+                f"<platformCore:webservicesDomain>{base}</platformCore:webservicesDomain>"
+                f"<platformCore:systemDomain>{base}</platformCore:systemDomain></platformCore:dataCenterUrls>"
+                "</platformCore:getDataCenterUrlsResult>")
 
     def _page_size(self, request: SoapRequest) -> int | None:
         preferences = request.headers.get("searchPreferences")
@@ -212,53 +320,108 @@ class ErpService:
         size = parse_int(text, "searchPreferences.pageSize")
         return size if MIN_PAGE_SIZE <= size <= MAX_PAGE_SIZE else None
 
+    def _basic_search(self, search_record: etree._Element) -> tuple[SearchFamily, etree._Element]:
+        """The family and the basic criteria element of a ``searchRecord`` (``<Type>SearchBasic`` or
+        ``<Type>Search`` with ``basic``)."""
+        namespace, type_name = xsi_type(search_record)
+        family = self._families.get(type_name)
+        if family is not None:
+            return family, search_record
+        wrapper = self._wrappers.get((namespace, type_name))
+        if wrapper is None:
+            raise ClientFault(f"Unknown search type {{{namespace}}}{type_name}.")
+        basic_type, joins = wrapper
+        basic: etree._Element | None = None
+        for child in search_record:
+            if not isinstance(child.tag, str):
+                continue
+            name = local(child)
+            if name in joins:
+                raise SoapFault("WS_INVALID_SEARCH_OPERATN",
+                                f"{type_name}.{name}: the emulator does not evaluate search joins; use basic criteria.")
+            if name != "basic":
+                raise ClientFault(f"{type_name} has no element {name!r}.")
+            basic = child
+        if basic is None:
+            return self._families[basic_type], etree.Element("basic")
+        return self._families[basic_type], basic
+
     def _search(self, request: SoapRequest) -> str:
-        search_record = next(iter(children(request.body, "searchRecord")), None)
-        if search_record is None:
-            raise ClientFault("search needs a searchRecord.")
-        _, type_name = xsi_type(search_record)
-        record_type = self._search_types.get(type_name)
-        if record_type is None:
-            raise ClientFault(f"Unknown search type {type_name!r}.")
+        search_record = self._one(request, "searchRecord")
+        family, basic = self._basic_search(search_record)
         page_size = self._page_size(request)
         if page_size is None:
             return ("<platformCore:searchResult>"
                     f"{status_xml([('USER_ERROR', 'The page size must be between 5 and 1000.')])}"
                     "</platformCore:searchResult>")
+        record_types = set(family.record_types)
         where: list[str] = []
         params: list[Any] = []
-        for criterion in search_record:
+        now = self.clock.now()
+        for criterion in basic:
             if not isinstance(criterion.tag, str):
                 continue
             name = local(criterion)
-            if name == "lastModifiedDate":
-                low, high = _date_bounds(criterion, f"{type_name}.lastModifiedDate")
-                where.append("last_modified BETWEEN ? AND ?")
-                params += [low, high]
-            elif name in ("internalId", "externalId"):
-                operator = criterion.get("operator", "anyOf")
-                if operator not in ("anyOf", "noneOf"):
-                    raise ClientFault(f"{type_name}.{name}: unknown operator {operator!r}.")
-                values = [parse_ref(v).get(name) for v in children(criterion, "searchValue")]
-                keys: list[Any] = [v for v in values if v is not None]
-                if name == "internalId":
-                    keys = [parse_int(k, f"{type_name}.internalId") for k in keys]
-                column = "internal_id" if name == "internalId" else "external_id"
-                negate = "NOT " if operator == "noneOf" else ""
-                where.append(f"{column} {negate}IN ({','.join('?' * len(keys))})")
-                params += keys
+            what = f"{family.basic}.{name}"
+            kind = self._field_kinds.get((family.basic, name))
+            if kind is None:
+                raise ClientFault(f"{family.basic} has no search field {name!r}.")
+            if name == "type" and family.by_type:
+                exclude, values = type_filter(criterion, what)
+                unknown = [v for v in values if v not in family.by_type]
+                if unknown:
+                    raise ClientFault(f"{what}: {unknown[0]!r} is not a type the emulator has in this family "
+                                      f"(it has {', '.join(sorted(family.by_type))}).")
+                chosen = {t for v in values for t in family.by_type[v]}
+                record_types = record_types - chosen if exclude else record_types & chosen
+            elif name == "subType" and family.basic == "ItemSearchBasic":
+                exclude, values = type_filter(criterion, what)
+                chosen = {t for v in values for t in ITEM_SUBTYPES.get(v, ())}
+                inventory = {"inventoryItem"}  # inventory items have no subtype
+                record_types = (record_types - chosen) if exclude else record_types & (chosen | inventory)
             else:
-                raise ClientFault(f"{type_name} has no search field {name!r}.")
-        ids = self.store.search_ids(record_type, where, params)
-        result = ResultSet(record_type, ids, page_size, self.clock.now())
+                condition, values_ = criterion_sql(kind, name, criterion, what, now)
+                where.append(condition)
+                params += values_
+        ids = self.store.search_ids(tuple(sorted(record_types)), where, params)
+        result = ResultSet(family.basic, ids, page_size, now)
         search_id = self.searches.add(result)
+        self._remember(request, search_id, 1)
         return self._search_result(result, search_id, 1)
+
+    def _token(self, request: SoapRequest) -> str:
+        passport = request.headers.get("tokenPassport")
+        return (child_text(passport, "token") if passport is not None else None) or ""
+
+    def _remember(self, request: SoapRequest, search_id: str, page: int) -> None:
+        self._last_search[self._token(request)] = (search_id, page)
 
     def _search_more_with_id(self, request: SoapRequest) -> str:
         search_id = child_text(request.body, "searchId") or ""
         page_index = parse_int(child_text(request.body, "pageIndex"), "pageIndex")
         result = self.searches.get(search_id, self.clock.now())
         return self._search_result(result, search_id, page_index)
+
+    def _last(self, request: SoapRequest) -> tuple[str, int]:
+        last = self._last_search.get(self._token(request))
+        if last is None:
+            raise SoapFault("INVALID_SEARCH", "There is no search to continue; run a search first.")
+        return last
+
+    def _search_more(self, request: SoapRequest) -> str:
+        search_id, _ = self._last(request)
+        page_index = parse_int(child_text(request.body, "pageIndex"), "pageIndex")
+        result = self.searches.get(search_id, self.clock.now())
+        answer = self._search_result(result, search_id, page_index)
+        self._remember(request, search_id, page_index)
+        return answer
+
+    def _search_next(self, request: SoapRequest) -> str:
+        search_id, page = self._last(request)
+        result = self.searches.get(search_id, self.clock.now())
+        answer = self._search_result(result, search_id, page + 1)
+        self._remember(request, search_id, page + 1)
+        return answer
 
     def _search_result(self, result: ResultSet, search_id: str, page_index: int) -> str:
         page = result.page(page_index)
@@ -286,10 +449,10 @@ class ErpService:
                 continue
             name = local(criterion)
             if name == "deletedDate":
-                low, high = _date_bounds(criterion, "getDeletedFilter.deletedDate")
+                what = "getDeletedFilter.deletedDate"
+                low, high = inclusive_range(*date_bounds(criterion, what, self.clock.now()), what)
             elif name == "type":
-                exclude = criterion.get("operator", "anyOf") == "noneOf"
-                types = [(v.text or "").strip() for v in children(criterion, "searchValue")]
+                exclude, types = type_filter(criterion, "getDeletedFilter.type")
             else:
                 raise ClientFault(f"getDeletedFilter has no field {name!r}.")
         size = self.limits.get_deleted_page

@@ -22,13 +22,21 @@ FAULT_ELEMENTS: dict[str, str] = {
     "INVALID_JOB_ID": "asyncFault",
     "ASYNC_JOB_NOT_COMPLETE": "asyncFault",
     "UNEXPECTED_ERROR": "unexpectedErrorFault",
+    "INVALID_VERSION": "invalidVersionFault",
+    "EXCEEDED_MAX_REQUEST_SIZE": "exceededRequestSizeFault",
+    "WS_INVALID_SEARCH_OPERATN": "invalidSessionFault",
+    "WS_OPERATION_NOT_SUPPORTED": "insufficientPermissionFault",
 }
 
 
-def concurrency_message(limit: int | None = None) -> str:
-    """The fault string of WS_REQUEST_BLOCKED."""
-    allowed = f" (this account allows {limit})" if limit is not None else ""
-    return f"The request could not be processed: too many concurrent requests for this account{allowed}."
+def concurrency_message() -> str:
+    """The fault string of WS_REQUEST_BLOCKED, as NetSuite sends it (SDKs match on it)."""
+    return "SuiteTalk concurrent request limit exceeded. Request blocked."
+
+
+def request_size_message(limit_bytes: int) -> str:
+    """The fault string of EXCEEDED_MAX_REQUEST_SIZE (the emulator's wording; NetSuite's limit is 100 MB)."""
+    return f"The request exceeds the maximum allowed size of {limit_bytes // (1024 * 1024)} MB."
 
 
 class SoapFault(Exception):

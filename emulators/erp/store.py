@@ -20,7 +20,7 @@ import orjson
 
 from emulators.erp.render import record_xml
 from emulators.erp.requests_xml import ParsedRecord
-from emulators.erp.schema import FieldKind, RecordSpec, record_specs
+from emulators.erp.schema import PRICING_TARGETS, FieldKind, RecordSpec, record_specs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -228,7 +228,8 @@ class ErpStore:
 
         Args:
             records: parsed records (``None`` entries are passed through as ``None``).
-            mode: ``"add"`` (a known externalId is ``DUP_RCRD``) or ``"upsert"`` (keyed on externalId).
+            mode: ``"add"`` (a known externalId is ``DUP_RCRD``), ``"upsert"`` (keyed on externalId) or
+                ``"update"`` (keyed on internalId, else externalId; the record must exist).
             now_ms: the emulator's time, for ``dateCreated``/``lastModifiedDate``.
         """
         outcomes: list[WriteOutcome | None] = []
@@ -243,11 +244,23 @@ class ErpStore:
         if record.external_id is not None:
             ref["externalId"] = record.external_id
         existing = None
-        if record.external_id is not None:
+        if mode == "update" and record.internal_id is not None:
+            try:
+                key = int(record.internal_id)
+            except ValueError:
+                key = -1
             existing = conn.execute(
-                "SELECT internal_id, fields, date_created FROM records WHERE type = ? AND external_id = ?",
+                "SELECT internal_id, fields, date_created, external_id FROM records WHERE type = ? AND internal_id = ?",
+                (spec.record_type, key),
+            ).fetchone()
+            ref["internalId"] = record.internal_id
+        elif record.external_id is not None:
+            existing = conn.execute(
+                "SELECT internal_id, fields, date_created, external_id FROM records WHERE type = ? AND external_id = ?",
                 (spec.record_type, record.external_id),
             ).fetchone()
+        if mode == "update" and existing is None:
+            return WriteOutcome([("RCRD_DSNT_EXIST", "That record does not exist.")], ref)
         if mode == "upsert" and record.external_id is None:
             return WriteOutcome([("USER_ERROR", "You must specify an externalId for an upsert.")], ref)
         if mode == "add" and existing is not None:
@@ -255,11 +268,15 @@ class ErpStore:
                 "DUP_RCRD",
                 f"This record already exists (a {spec.record_type} with externalId {record.external_id}).",
             )], ref)
+        external_id = existing[3] if existing is not None else record.external_id
+        if external_id is not None:
+            ref["externalId"] = external_id
         fields: dict[str, Any] = orjson.loads(existing[1]) if existing else {}
+        previous = dict(fields)
         fields.update(record.values)
         for name in record.nulls:
             fields.pop(name, None)
-        errors = self._validate(conn, spec, fields, record.values)
+        errors = self._validate(conn, spec, fields, record.values, previous)
         if errors:
             if existing:
                 ref["internalId"] = str(existing[0])
@@ -267,7 +284,7 @@ class ErpStore:
         label = str(fields[spec.name_field]) if spec.name_field and spec.name_field in fields else None
         if existing:
             internal_id, date_created = existing[0], existing[2]
-            xml = record_xml(spec, internal_id, record.external_id, fields, date_created, now_ms)
+            xml = record_xml(spec, internal_id, external_id, fields, date_created, now_ms)
             conn.execute(
                 "UPDATE records SET name = ?, last_modified = ?, fields = ?, xml = ? WHERE internal_id = ?",
                 (label, now_ms, orjson.dumps(fields).decode(), xml, internal_id),
@@ -285,16 +302,19 @@ class ErpStore:
         return WriteOutcome([], ref)
 
     def _validate(
-        self, conn: sqlite3.Connection, spec: RecordSpec, fields: dict[str, Any], sent: dict[str, Any]
+        self, conn: sqlite3.Connection, spec: RecordSpec, fields: dict[str, Any], sent: dict[str, Any],
+        previous: dict[str, Any],
     ) -> Errors:
         missing = [name for name in sorted(spec.required) if fields.get(name) in (None, "")]
         if missing:
             return [("USER_ERROR", f"Please enter value(s) for: {', '.join(missing)}")]
         for name, value in sent.items():
             field = spec.by_name[name]
-            if field.kind is FieldKind.ENUM and value not in field.choices:
-                return [("INVALID_FLD_VALUE",
-                         f"You have entered an Invalid Field Value {value} for the following field: {name}")]
+            if field.kind is FieldKind.MATRIX:
+                merged = self._pricing_matrix(conn, value, previous.get(name) or [])
+                if isinstance(merged, tuple):
+                    return [merged]
+                fields[name] = merged
             if field.kind is FieldKind.REF:
                 resolved = self.resolve_ref(conn, value, field.targets)
                 if resolved is None:
@@ -302,6 +322,31 @@ class ErpStore:
                     return [("INVALID_KEY_OR_REF", f"Invalid {name} reference key {key}.")]
                 fields[name] = resolved
         return []
+
+    def _pricing_matrix(
+        self, conn: sqlite3.Connection, sent: dict[str, Any], old: list[dict[str, Any]]
+    ) -> list[dict[str, Any]] | tuple[str, str]:
+        """Resolve a sent pricing matrix's references and merge it into ``old`` (``replaceAll`` replaces it).
+
+        Lines are keyed by (currency, price level): a sent line replaces the stored line with the same key.
+
+        Returns:
+            The merged lines, or the ``(code, message)`` of the first reference that does not resolve.
+        """
+        lines: dict[tuple[str, str], dict[str, Any]] = {}
+        if not sent["replaceAll"]:
+            lines = {(r["currency"]["internalId"], r["priceLevel"]["internalId"]): r for r in old}
+        for row in sent["pricing"]:
+            resolved = dict(row)
+            for part in PRICING_TARGETS:
+                ref = row.get(part)
+                found = self.resolve_ref(conn, ref, PRICING_TARGETS[part]) if ref else None
+                if found is None:
+                    key = (ref or {}).get("internalId") or (ref or {}).get("externalId") or "(none)"
+                    return ("INVALID_KEY_OR_REF", f"Invalid pricing {part} reference key {key}.")
+                resolved[part] = found
+            lines[(resolved["currency"]["internalId"], resolved["priceLevel"]["internalId"])] = resolved
+        return list(lines.values())
 
     @staticmethod
     def resolve_ref(conn: sqlite3.Connection, ref: dict[str, str], targets: tuple[str, ...]) -> dict[str, str] | None:
@@ -375,12 +420,15 @@ class ErpStore:
             out.append(row[0] if row else None)
         return out
 
-    def search_ids(self, record_type: str, where: list[str], params: list[Any]) -> array[int]:
-        """Internal ids of ``record_type`` matching the SQL conditions, by lastModifiedDate then id."""
+    def search_ids(self, record_types: tuple[str, ...], where: list[str], params: list[Any]) -> array[int]:
+        """Internal ids of ``record_types`` matching the SQL conditions, by lastModifiedDate then id."""
+        if not record_types:
+            return array("q")
         clause = "".join(f" AND {condition}" for condition in where)
+        marks = ",".join("?" * len(record_types))
         cursor = self.reader().execute(
-            f"SELECT internal_id FROM records WHERE type = ?{clause} ORDER BY last_modified, internal_id",
-            (record_type, *params),
+            f"SELECT internal_id FROM records WHERE type IN ({marks}){clause} ORDER BY last_modified, internal_id",
+            (*record_types, *params),
         )
         return array("q", (row[0] for row in cursor))
 

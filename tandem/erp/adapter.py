@@ -29,6 +29,15 @@ from lxml import etree
 from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
 from tandem.erp import parsing
 from tandem.erp.client import ErpConnection, SoapClient
+from tandem.erp.families import read_family
+from tandem.erp.price_book import PriceBook
+from tandem.erp.pricing import (
+    PRICE_ENTITY,
+    PRICE_FIELDS,
+    PRICED_ITEM_TYPES,
+    price_frame,
+    price_rows,
+)
 from tandem.erp.retry import RetryPolicy
 from tandem.erp.schema import InvalidRecord, UnknownEntity, WsdlTypes
 from tandem.errors import FatalSyncError, RetryableSyncError
@@ -85,6 +94,7 @@ class ErpAdapter:
     ) -> None:
         self.soap = SoapClient(connection)
         self.types = WsdlTypes(self.soap.zeep)
+        self.prices = PriceBook(self.types, self._idempotent)
         self.async_threshold = async_threshold
         self.async_poll_interval = async_poll_interval
         self.async_max_wait = async_max_wait
@@ -107,6 +117,8 @@ class ErpAdapter:
         return self.retry.run(operation, lambda: self._call(operation, headers, **body))
 
     def _record_type(self, entity: str) -> None:
+        if entity == PRICE_ENTITY:
+            return
         try:
             self.types.record_type(entity)
         except UnknownEntity as exc:
@@ -136,6 +148,12 @@ class ErpAdapter:
             :mod:`tandem.erp.parsing` for reference columns), oldest modification first.
         """
         self._record_type(entity)
+        if entity == PRICE_ENTITY:
+            yield from self._read_prices(since, fields, page_size)
+            return
+        if read_family(entity).get_all:
+            yield self._get_all(entity, fields)
+            return
         size = max(MIN_PAGE_SIZE, min(MAX_PAGE_SIZE, page_size))
         preferences = {"searchPreferences": {"bodyFieldsOnly": True, "returnSearchColumns": False, "pageSize": size}}
         references = self.types.reference_fields(entity)
@@ -182,13 +200,82 @@ class ErpAdapter:
                 continue
             result = self._search_result(page, "searchMoreWithId")
 
-    def _search(self, entity: str, since: datetime | None, preferences: dict[str, Any]) -> etree._Element:
+    def _get_all(self, entity: str, fields: Sequence[str]) -> pd.DataFrame:
+        """Every record of a list record type NetSuite reads with ``getAll`` (it has no search, no dates)."""
+        response = self._idempotent("getAll", record=self.types.get("GetAllRecord")(recordType=entity))
+        result = parsing.find(response, "getAllResult")
+        if result is None:
+            raise FatalSyncError("getAll: no getAllResult", code="MALFORMED_RESPONSE", system="erp")
+        status = parsing.parse_status(result)
+        if not status.ok:
+            raise FatalSyncError(f"getAll failed: {status.message or ''}", code=status.code or "", system="erp")
+        records = parsing.children(parsing.find(result, "recordList"), "record")
+        frame = parsing.records_frame(records, fields, self.types.reference_fields(entity))
+        frame.attrs[READ_TOTAL] = len(frame)
+        logger.info("erp getAll %s: %d records", entity, len(frame))
+        return frame
+
+    def _read_prices(self, since: datetime | None, fields: Sequence[str], page_size: int) -> Iterator[pd.DataFrame]:
+        """The virtual ``itemPrice`` rows of the priced item types modified since ``since`` (see
+        :mod:`tandem.erp.pricing`), one frame per page of items."""
+        size = max(MIN_PAGE_SIZE, min(MAX_PAGE_SIZE, page_size))
+        preferences = {"searchPreferences": {"bodyFieldsOnly": False, "returnSearchColumns": False, "pageSize": size}}
+        for item_type in PRICED_ITEM_TYPES:
+            result = self._search(item_type, _utc(since) if since is not None else None, preferences)
+            total_pages = int(parsing.text(result, "totalPages") or 0)
+            search_id = parsing.text(result, "searchId")
+            index = 1
+            while True:
+                records = parsing.children(parsing.find(result, "recordList"), "record")
+                frame = price_frame(price_rows(records, item_type), fields)
+                if len(frame):
+                    yield frame
+                if index >= total_pages:
+                    break
+                index += 1
+                page = self._idempotent("searchMoreWithId", preferences, searchId=search_id, pageIndex=index)
+                result = self._search_result(page, "searchMoreWithId")
+
+    def holds_any(self, entity: str, field: str) -> bool:
+        """True when some ``entity`` record has a value in ``field``.
+
+        For ``externalId`` (the ERP's link field) one search with ``externalIdString notEmpty`` and the smallest
+        page answers it; item prices always carry their synthetic key; for a ``getAll`` type the records are
+        read. Any other field is not searchable generically, so the answer is True (links are then looked up).
+        """
+        self._record_type(entity)
+        if field != "externalId":
+            return True
+        if entity == PRICE_ENTITY:
+            return any(len(page) for page in self._read_prices(None, ["externalId"], MIN_PAGE_SIZE))
+        family = read_family(entity)
+        if family.get_all:
+            return bool(self._get_all(entity, ["externalId"])["externalId"].notna().any())
+        criteria = {"externalIdString": self.types.get("SearchStringField")(operator="notEmpty")}
+        preferences = {"searchPreferences": {"bodyFieldsOnly": True, "returnSearchColumns": False,
+                                             "pageSize": MIN_PAGE_SIZE}}
+        result = self._search(entity, None, preferences, criteria)
+        return int(parsing.text(result, "totalRecords") or 0) > 0
+
+    def _search(
+        self, entity: str, since: datetime | None, preferences: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> etree._Element:
+        family = read_family(entity)
+        if family.basic is None or not self.types.has(family.basic):
+            raise FatalSyncError(f"the ERP cannot search {entity!r}", code="INVALID_RCRD_TYPE", system="erp")
+        basic = self.types.get(family.basic)
+        searchable = {name for name, _ in basic.elements}
         criteria: dict[str, Any] = {}
-        if since is not None:
+        if since is not None and "lastModifiedDate" in searchable:
             criteria["lastModifiedDate"] = self.types.get("SearchDateField")(
                 operator="onOrAfter", searchValue=_utc(since)
             )
-        search_record = self.types.search_basic(entity)(**criteria)
+        enum_field = self.types.get("SearchEnumMultiSelectField")
+        if family.types:
+            criteria["type"] = enum_field(operator="anyOf", searchValue=list(family.types))
+        if family.sub_types:
+            criteria["subType"] = enum_field(operator="anyOf", searchValue=list(family.sub_types))
+        search_record = basic(**criteria, **(extra or {}))
         result = self._search_result(self._idempotent("search", preferences, searchRecord=search_record), "search")
         logger.info(
             "erp search %s: %s records in %s pages",
@@ -213,6 +300,8 @@ class ErpAdapter:
     def field_names(self, entity: str) -> frozenset[str]:
         """The fields of record type ``entity`` in the WSDL (to check mappings before writing)."""
         self._record_type(entity)
+        if entity == PRICE_ENTITY:
+            return PRICE_FIELDS
         return self.types.field_names(entity)
 
     def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
@@ -228,6 +317,12 @@ class ErpAdapter:
             One row per record found (keys not found are left out), with the ``key_field`` column.
         """
         self._record_type(entity)
+        if entity == PRICE_ENTITY:
+            if key_field not in ID_KEYS and key_field != "externalId":
+                raise FatalSyncError(
+                    "item prices are read by their synthetic key", code="INVALID_KEY_FIELD", system="erp"
+                )
+            return self.prices.read_by_keys(keys, fields, key_field)
         if key_field in ID_KEYS:
             part = "internalId"
         elif key_field == "externalId":
@@ -274,6 +369,10 @@ class ErpAdapter:
             One result per record; ``created`` is True when the record did not exist before.
         """
         self._record_type(entity)
+        if entity == PRICE_ENTITY:
+            prices = self.prices.upsert(key_field, records)
+            logger.info("erp upsert itemPrice: %d rows, %d failed", len(prices), sum(1 for r in prices if not r.ok))
+            return prices
         results: list[WriteResult | None] = [None] * len(records)
         typed: list[tuple[int, str, Any]] = []
         for index, flat in enumerate(records):
@@ -394,6 +493,8 @@ class ErpAdapter:
             One result per id, in order.
         """
         self._record_type(entity)
+        if entity == PRICE_ENTITY:
+            return self.prices.delete(ids)
         results: list[WriteResult] = []
         for chunk in _chunks([str(i) for i in ids], LIST_LIMIT):
             refs = [self.types.record_ref(entity, internalId=record_id) for record_id in chunk]
@@ -428,6 +529,8 @@ class ErpAdapter:
             The deletions and, when the ERP says so, the earliest time it still reports.
         """
         self._record_type(entity)
+        if entity == PRICE_ENTITY:  # a price line removed from a matrix leaves no deletion record in NetSuite
+            return DeletedWindow(records=[], earliest_available=None)
         deleted_filter = self.types.get("GetDeletedFilter")(
             deletedDate=self.types.get("SearchDateField")(
                 operator="within", searchValue=_utc(since), searchValue2=_utc(until)
@@ -475,6 +578,9 @@ class ErpAdapter:
             One result per record, keyed by its ``externalId`` when it has one.
         """
         self._record_type(entity)
+        if entity == PRICE_ENTITY:
+            raise FatalSyncError("item prices are written with upsert_batch (into the item's pricing matrix)",
+                                 code="UNSUPPORTED_OPERATION", system="erp")
         results: list[WriteResult] = []
         for chunk in _chunks(list(records), LIST_LIMIT):
             typed: list[tuple[int, str, Any]] = []

@@ -1,14 +1,16 @@
 """Find the WSDL's types by local name and build request values for an ERP record type.
 
 Entities are record type names as SuiteTalk spells them in ``RecordType`` (``customer``, ``task``,
-``salesOrder``); the record's complex type is the same name capitalised (``Customer``) and its
-basic search type adds ``SearchBasic`` (``CustomerSearchBasic``). Looking types up by local name
-keeps the adapter independent of the namespaces' version suffix (``_2023_2``).
+``salesOrder``); the record's complex type is the same name capitalised (``Customer``). How a record
+type is searched (``TransactionSearchBasic`` with a type filter, ``getAll`` ...) is
+:mod:`tandem.erp.families`' business. Looking types up by local name keeps the adapter independent of
+the namespaces' version suffix (``_2023_2``).
 
 A flat record (the shape the adapter reads) becomes a typed zeep value: ``internalId`` and
 ``externalId`` are attributes, ``field.internalId``/``field.externalId`` columns become a
-``RecordRef`` in ``field``, and other columns become fields of their own name. ``None`` (and NaN)
-values are left out, so they never blank a field.
+``RecordRef`` in ``field``, and other columns become fields of their own name. A ``None`` (or NaN)
+value means the field was cleared: it is sent in the record's ``nullFieldList``, so NetSuite blanks it;
+keys absent from the flat record are not sent and stay untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from lxml import etree
 from zeep import Client
 from zeep.xsd.types import builtins
 
@@ -28,6 +31,7 @@ _RECORD_KEYS = {"internalId", "externalId"}
 _CHECKED_TYPES = (
     builtins.Boolean, builtins.Double, builtins.Float, builtins.Decimal, builtins.DateTime, builtins.Date,
 )
+_XSD = "http://www.w3.org/2001/XMLSchema"
 _BOOLEAN_TEXTS = {"true": True, "1": True, "false": False, "0": False}
 _IGNORED_COLUMNS = {"id", "modified_at", "lastModifiedDate", "dateCreated"}
 
@@ -67,6 +71,7 @@ class WsdlTypes:
                 self._by_name[name] = schema_type
         self._fields: dict[str, frozenset[str]] = {}
         self._simple: dict[str, dict[str, Any]] = {}
+        self._enums: dict[etree.QName, frozenset[str]] | None = None
         self._lock = threading.Lock()
 
     def get(self, local_name: str) -> Any:
@@ -88,14 +93,10 @@ class WsdlTypes:
             UnknownEntity: when the WSDL has no such record type.
         """
         name = entity[:1].upper() + entity[1:]
-        if name not in self._by_name or not self.has(f"{name}SearchBasic"):
+        found = self._by_name.get(name)
+        if found is None or "internalId" not in {n for n, _ in getattr(found, "attributes", [])}:
             raise UnknownEntity(f"the ERP has no record type {entity!r}")
-        return self._by_name[name]
-
-    def search_basic(self, entity: str) -> Any:
-        """The basic search type of ``entity`` (``CustomerSearchBasic``)."""
-        self.record_type(entity)
-        return self._by_name[f"{entity[:1].upper()}{entity[1:]}SearchBasic"]
+        return found
 
     def field_names(self, entity: str) -> frozenset[str]:
         """The element and attribute names of ``entity``'s record type."""
@@ -119,6 +120,26 @@ class WsdlTypes:
                 self._simple[entity] = simple
             return simple
 
+    def _enumerations(self) -> dict[etree.QName, frozenset[str]]:
+        """The enumerated simple types of the WSDL's ``*Types.xsd`` schemas by qualified name (zeep drops
+        enumeration facets, so they are read from the schema documents, once, on first use)."""
+        with self._lock:
+            if self._enums is None:
+                parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+                enums: dict[etree.QName, frozenset[str]] = {}
+                for document in self._client.wsdl.types.documents:
+                    location = str(getattr(document, "_location", "") or "")
+                    if not location.endswith("Types.xsd"):
+                        continue
+                    root = etree.fromstring(self._client.transport.load(location), parser)
+                    namespace = root.get("targetNamespace", "")
+                    for simple in root.iter(f"{{{_XSD}}}simpleType"):
+                        values = [e.get("value", "") for e in simple.iter(f"{{{_XSD}}}enumeration")]
+                        if values:
+                            enums[etree.QName(namespace, simple.get("name", ""))] = frozenset(values)
+                self._enums = enums
+            return self._enums
+
     def _checked(self, entity: str, name: str, value: Any) -> Any:
         """Return ``value`` ready for its XML type, so one bad record cannot fail the whole request.
 
@@ -129,6 +150,11 @@ class WsdlTypes:
             InvalidRecord: naming the field and the expected type, never the value.
         """
         xsd_type = self._simple_types(entity).get(name)
+        qname = getattr(xsd_type, "qname", None)
+        allowed = self._enumerations().get(qname) if isinstance(qname, etree.QName) else None
+        if allowed is not None and str(value) not in allowed:
+            # NetSuite faults the whole request for a value outside an enumeration; refuse the record alone.
+            raise InvalidRecord(f"{entity}.{name} must be one of the {etree.QName(qname).localname} values")
         if xsd_type is None or not isinstance(xsd_type, _CHECKED_TYPES):
             return value
         if isinstance(xsd_type, builtins.Boolean):
@@ -170,12 +196,17 @@ class WsdlTypes:
         known = self.field_names(entity)
         values: dict[str, Any] = {}
         references: dict[str, dict[str, Any]] = {}
+        cleared: list[str] = []
         for column, value in flat.items():
-            if column in _IGNORED_COLUMNS or _is_missing(value):
+            if column in _IGNORED_COLUMNS:
                 continue
             base, dot, part = column.partition(".")
             if base not in known:
                 raise InvalidRecord(f"{entity} has no field {base!r}")
+            if _is_missing(value):
+                if base not in _RECORD_KEYS and base not in cleared:
+                    cleared.append(base)
+                continue
             if dot:
                 if part not in _REF_PARTS:
                     raise InvalidRecord(f"{column!r}: a reference part must be one of {sorted(_REF_PARTS)}")
@@ -187,6 +218,9 @@ class WsdlTypes:
         for base, parts in references.items():
             ref_type = parts.pop("type", None)
             values[base] = self.record_ref(ref_type, **parts)
+        cleared = [name for name in cleared if name not in values]
+        if cleared:
+            values["nullFieldList"] = self.get("NullField")(name=cleared)
         try:
             return record_type(**values)
         except (TypeError, ValueError) as exc:

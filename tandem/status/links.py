@@ -17,7 +17,7 @@ ERP_PAGES = {
     "salesOrder": "/app/accounting/transactions/salesord.nl?id={id}",
     "invoice": "/app/accounting/transactions/custinvc.nl?id={id}",
     "inventoryItem": "/app/common/item/item.nl?id={id}",
-    "serviceItem": "/app/common/item/item.nl?id={id}",
+    "serviceSaleItem": "/app/common/item/item.nl?id={id}",
 }
 ERP_GENERIC_PAGE = "/app/common/record.nl?type={type}&id={id}"
 

@@ -49,6 +49,7 @@ class ErpClient:
         transport = Transport(session=self.session, timeout=timeout, operation_timeout=timeout)
         self.zeep = zeep.Client(self.info["wsdl_url"], transport=transport)
         self.service = self.zeep.service
+        self.last_header: Any = None
         self.clock_offset = 0.0
         self._types = {getattr(t, "name", None): t for t in self.zeep.wsdl.types.types}
 
@@ -95,7 +96,10 @@ class ErpClient:
         headers: dict[str, Any] = {"tokenPassport": passport if passport is not None else self.passport()}
         if page_size is not None:
             headers["searchPreferences"] = self.zeep.get_element(f"{{{MSGS}}}searchPreferences")(pageSize=page_size)
-        return getattr(self.service, operation)(_soapheaders=headers, **kwargs)
+        result = getattr(self.service, operation)(_soapheaders=headers, **kwargs)
+        self.last_header = result.header
+        values = list(result.body.__values__.values())
+        return values[0] if len(values) == 1 else result.body
 
     def raw(self, body: str, action: str, *, header: str | None = None, sign: bool = True) -> requests.Response:
         """Post a hand-written body (with the prefixes of ``NAMESPACES``) in a signed envelope."""

@@ -100,7 +100,7 @@ def test_async_upsert_end_to_end(erp: ErpClient, tag: str) -> None:
     status = _wait_finished(erp, submitted.jobId)
     assert status.status == "finishedWithErrors" and status.percentCompleted == 100.0
     result = erp.call("getAsyncResult", jobId=submitted.jobId, pageIndex=1)
-    responses = result.writeResponse
+    responses = result.writeResponseList.writeResponse
     assert len(responses) == 200 and sum(r.status.isSuccess for r in responses) == 199
     assert errors(responses[-1]) == ["USER_ERROR"]
     read = erp.call("getList", baseRef=[erp.ref("customer", externalId=f"{tag}-198")])

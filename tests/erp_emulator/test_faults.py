@@ -123,12 +123,12 @@ def test_ws_request_blocked_beyond_the_concurrency_limit(erp_emulator: RunningEm
     erp_emulator.control("POST", "faults", json={"pattern": "getList", "kind": "latency", "latency_ms": 1500,
                                                  "count": limit})
     held: list[object] = []
+    clients = [ErpClient(erp_emulator) for _ in range(limit)]  # built first: loading the WSDL takes a while
 
-    def slow_call() -> None:
-        client = ErpClient(erp_emulator)
+    def slow_call(client: ErpClient) -> None:
         held.append(client.call("getList", baseRef=[client.ref("term", internalId="1")]))
 
-    threads = [threading.Thread(target=slow_call) for _ in range(limit)]
+    threads = [threading.Thread(target=slow_call, args=(client,)) for client in clients]
     for thread in threads:
         thread.start()
     time.sleep(0.7)

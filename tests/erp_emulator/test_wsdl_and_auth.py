@@ -21,11 +21,15 @@ def test_wsdl_served_with_endpoint_rewritten(erp_emulator: RunningEmulator, erp:
     assert address is not None and address.get("location") == erp_emulator.info["endpoint"]
     assert erp.service._binding_options["address"] == erp_emulator.info["endpoint"]
     operations = set(erp.zeep.wsdl.bindings[next(iter(erp.zeep.wsdl.bindings))]._operations)
-    assert operations == {"addList", "upsertList", "deleteList", "getList", "search", "searchMoreWithId",
-                          "getDeleted", "asyncUpsertList", "checkAsyncStatus", "getAsyncResult"}
-    for name in ["Customer", "Contact", "Employee", "Currency", "UnitsType", "InventoryItem", "ServiceItem",
-                 "PriceLevel", "ItemPrice", "Term", "Location", "SalesOrder", "Invoice", "Contract", "Task"]:
-        assert erp.type(name) is not None and erp.type(f"{name}SearchBasic") is not None
+    assert len(operations) == 47 and {"add", "get", "getAll", "searchNext", "getDataCenterUrls"} <= operations
+    for name in ["Customer", "Contact", "Employee", "Currency", "UnitsType", "InventoryItem", "ServiceSaleItem",
+                 "PriceLevel", "Term", "Location", "SalesOrder", "Invoice", "Contract", "Task"]:
+        assert erp.type(name) is not None
+    for name in ["TransactionSearchBasic", "ItemSearchBasic", "CustomerSearch", "TransactionSearch", "ItemSearch"]:
+        assert erp.type(name) is not None
+    for fictional in ["SalesOrderSearchBasic", "InvoiceSearchBasic", "InventoryItemSearchBasic", "ItemPrice"]:
+        with pytest.raises(KeyError):
+            erp.type(fictional)
 
 
 def test_xsd_paths_cannot_escape(erp_emulator: RunningEmulator) -> None:
