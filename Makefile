@@ -50,9 +50,10 @@ alerts: $(STAMP)
 	@test -n "$(CONNECTION)" -a -n "$(NOTIFY)" || { echo "usage: make alerts CONNECTION=name NOTIFY=block-type/block-name"; exit 2; }
 	$(PREFECT_ENV) $(BIN)/tandem alerts install --connection $(CONNECTION) --notify $(NOTIFY)
 
-# Salesforce clients no one here wrote, run against the emulator (docs/compatibility.md): one venv per
-# client under .compat/<client>, from the pinned compat/<client>/requirements.txt, then tests/compat.
-COMPAT_CLIENTS := airbyte tap-salesforce dlt
+# Salesforce and NetSuite clients no one here wrote, run against the emulators (docs/compatibility.md): one venv
+# per client under .compat/<client>, from the pinned compat/<client>/requirements.txt, then tests/compat and
+# tests/erp_compat.
+COMPAT_CLIENTS := airbyte tap-salesforce dlt netsuite
 COMPAT_PYTHON  ?= 3.11
 
 .compat/%/.installed: compat/%/requirements.txt | $(STAMP)
@@ -62,7 +63,7 @@ COMPAT_PYTHON  ?= 3.11
 	touch $@
 
 compat: $(STAMP) $(COMPAT_CLIENTS:%=.compat/%/.installed)
-	$(BIN)/python -m pytest tests/compat -q
+	$(BIN)/python -m pytest tests/compat tests/erp_compat -q
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -e '.[dev,docs]'

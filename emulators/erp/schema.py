@@ -157,6 +157,8 @@ def record_specs() -> dict[str, RecordSpec]:
             if extension is None or base != (PREFIXES["platformCore"], "Record"):
                 continue  # searches, pricing matrix parts: not records
             record_type = _record_type_name(type_name)
+            if record_type not in RULES:
+                continue  # declared for SDKs that look the type up (Vendor, Account...), not served
             rules = RULES[record_type]
             fields: list[FieldSpec] = []
             for element in extension.iter(f"{{{XSD}}}element"):
