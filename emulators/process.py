@@ -82,7 +82,7 @@ def start_emulator(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tandem.cli", "emulate", kind, "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "ops.cli", "emulate", kind, "--host", "127.0.0.1", "--port", str(port),
              "--data-dir", str(data_dir), *args],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
         )

@@ -33,7 +33,7 @@ def tandem(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], flo
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(HOME=str(cwd), PYTHONPATH=str(ROOT))
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "tandem.cli", *args], cwd=cwd, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=60)
     return done, time.monotonic() - started
 
@@ -108,7 +108,7 @@ def test_without_a_prefect_server_or_a_demo_the_block_readers_say_what_to_do_at_
 
 def verbs() -> list[str]:
     """Every ``tandem`` verb, as the parser has them."""
-    from tandem.cli import build_parser
+    from ops.cli import build_parser
 
     return list(next(a for a in build_parser([])._actions if isinstance(a, argparse._SubParsersAction)).choices)
 

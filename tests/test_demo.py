@@ -13,7 +13,7 @@ from tandem.mapping import MAPPINGS_DIR, load_mapping_set
 def run_demo(cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return subprocess.run(
-        [sys.executable, "-m", "tandem.cli", "demo"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "ops.cli", "demo"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
         check=False,
     )
 

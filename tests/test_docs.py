@@ -73,7 +73,7 @@ def test_the_site_builds_strictly_with_every_verb_in_the_cli_reference(tmp_path:
     assert built.returncode == 0, built.stdout + built.stderr
     assert (site / "index.html").is_file() and (site / "connect" / "index.html").is_file()
 
-    from tandem.cli import build_parser
+    from ops.cli import build_parser
 
     reference = (site / "reference" / "cli" / "index.html").read_text()
     verbs = next(a for a in build_parser([])._actions if a.__class__.__name__ == "_SubParsersAction").choices

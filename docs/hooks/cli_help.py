@@ -28,7 +28,7 @@ def _section(words: list[str], parser: argparse.ArgumentParser, level: int) -> l
 
 def _full_parser(words: list[str]) -> argparse.ArgumentParser:
     """The parser of ``tandem WORDS`` with its options loaded (the CLI imports a verb's options on demand)."""
-    from tandem.cli import build_parser
+    from ops.cli import build_parser
 
     parser = build_parser(words)
     for word in words:
@@ -38,7 +38,7 @@ def _full_parser(words: list[str]) -> argparse.ArgumentParser:
 
 def cli_reference() -> str:
     """Markdown: one section per verb (and sub-verb) with its help text."""
-    from tandem.cli import build_parser
+    from ops.cli import build_parser
 
     os.environ["COLUMNS"] = COLUMNS
     top = build_parser([])

@@ -19,7 +19,7 @@ class Terminal:
         pid, fd = pty.fork()
         if pid == 0:  # the child: become the command
             os.chdir(ROOT)
-            os.execve(sys.executable, [sys.executable, "-m", "tandem.cli", *args], env)
+            os.execve(sys.executable, [sys.executable, "-m", "ops.cli", *args], env)
         self.pid, self.fd = pid, fd
         self.seen = ""
         self.position = 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from blocks.connection import SyncConnection
-from tandem.cli import main
+from ops.cli import main
 from tandem.store import create_connection, create_schema, create_store_engine, list_connections, session_scope
 from tests.connect.conftest import erp_flags, salesforce_flags
 from tests.support.emulator import RunningEmulator, start_emulator

@@ -12,7 +12,7 @@ from blocks.connection import ConnectionOptions, SyncConnection
 from flows.incremental_sync import incremental_sync
 from flows.initial_import import initial_import
 from flows.parameters import EntityName
-from tandem.cli import main
+from ops.cli import main
 from tandem.store import create_store_engine, get_connection, session_scope
 from tandem.store.tables import Binding, Connection
 from tests.flows.clients import salesforce

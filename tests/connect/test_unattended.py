@@ -13,8 +13,8 @@ from blocks.connection import SyncConnection
 from blocks.erp import ErpCredentials
 from blocks.salesforce import SalesforceCredentials
 from blocks.store import StateStore
+from ops.cli import main
 from ops.deploy import deployment_name, load_templates
-from tandem.cli import main
 from tandem.mapping import Direction
 from tandem.salesforce.metadata_check import check_org, describer, package_definitions
 from tandem.store import get_connection, session_scope

@@ -405,7 +405,7 @@ def test_the_schedule_view_reads_the_prefect_server(server: PrefectServer, deplo
     assert by_name["full-sync/full-sync"].how_often == "on demand"
 
     printed = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "tandem.cli", "schedule", "--json"],
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "ops.cli", "schedule", "--json"],
         cwd=ROOT, env=server.env(), capture_output=True, text=True, timeout=120, check=True,
     )
     shown = json.loads(printed.stdout)

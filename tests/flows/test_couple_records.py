@@ -16,7 +16,7 @@ from flows.full_sync import full_sync
 from flows.incremental_sync import incremental_sync
 from flows.initial_import import initial_import
 from flows.parameters import EntityName
-from tandem.cli import main
+from ops.cli import main
 from tandem.store import create_store_engine, get_connection, require_id, session_scope
 from tandem.store.bindings import bindings_by_ids
 from tandem.store.tables import BindingStatus, Side

@@ -19,7 +19,7 @@ from flows.full_sync import full_sync
 from flows.initial_import import initial_import
 from flows.parameters import EntityName
 from flows.retry_records import retry_records
-from tandem.cli import main
+from ops.cli import main
 from tandem.status.cards import CardStatus
 from tandem.status.failures import FailingRecord
 from tandem.store import (

@@ -66,7 +66,7 @@ def http() -> requests.Session:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "tandem.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
 
 

@@ -172,7 +172,7 @@ def test_the_card_over_json_in_a_browser_and_on_the_command_line(
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(ROOT)}
     printed = subprocess.run(
-        [sys.executable, "-m", "tandem.cli", "card", "crm", "Contact", contact["Id"], "--connection", "cards",
+        [sys.executable, "-m", "ops.cli", "card", "crm", "Contact", contact["Id"], "--connection", "cards",
          "--json"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
     )

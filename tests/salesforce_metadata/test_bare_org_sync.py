@@ -11,7 +11,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.full_sync import full_sync
 from flows.parameters import EntityName
-from tandem.cli import main
+from ops.cli import main
 from tests.flows.clients import erp_client, erp_write
 from tests.flows.conftest import save_connection
 from tests.salesforce_metadata.conftest import login
