@@ -6,32 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
+from tests.flows.conftest import crm, erp, prefect_server
 from tests.support.emulator import RunningEmulator, start_emulator
 
-
-@pytest.fixture(scope="session", autouse=True)
-def prefect_server() -> Iterator[None]:
-    """A temporary Prefect server and database for the whole session."""
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="session")
-def crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """A Salesforce org with Tandem's metadata and the demo data (production)."""
-    emulator = start_emulator("salesforce", tmp_path_factory.mktemp("crm"), "--seed", "demo", "--api-limit", "1000000")
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="session")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """An ERP account (production, demo data)."""
-    emulator = start_emulator("erp", tmp_path_factory.mktemp("erp"), "--seed", "demo")
-    yield emulator
-    emulator.stop()
+__all__ = ["bare", "crm", "erp", "prefect_server"]
 
 
 @pytest.fixture

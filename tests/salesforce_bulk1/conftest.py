@@ -11,35 +11,14 @@ import pytest
 import requests
 from salesforce_bulk import SalesforceBulk
 
-from tests.salesforce_emulator.conftest import make_salesforce
-from tests.support.emulator import RunningEmulator, start_emulator
+from tests.salesforce_emulator.conftest import sf, sf_client, sf_emulator
+from tests.support.emulator import RunningEmulator
 
 API_VERSION = "59.0"
 NS = "http://www.force.com/2009/06/asyncapi/dataload"
 FINISHED = {"Completed", "Failed", "NotProcessed"}
 
-
-@pytest.fixture(scope="session")
-def sf_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """The shared emulator (empty org, generous API limit)."""
-    emulator = start_emulator("salesforce", tmp_path_factory.mktemp("sf-bulk1"), "--api-limit", "1000000")
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
-@pytest.fixture(scope="session")
-def sf_client(sf_emulator: RunningEmulator) -> Any:
-    """A simple-salesforce client logged in with SOAP username/password/token."""
-    return make_salesforce(sf_emulator)
-
-
-@pytest.fixture
-def sf(sf_emulator: RunningEmulator, sf_client: Any) -> Any:
-    """The shared client, on a freshly reset org."""
-    sf_emulator.control("POST", "reset", json={})
-    return sf_client
+__all__ = ["sf", "sf_client", "sf_emulator"]
 
 
 @pytest.fixture
