@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blocks.erp import ErpCredentials
 from blocks.salesforce import SalesforceCredentials
+from blocks.schema_cache import CachedJsonSchema
 from blocks.store import StateStore
 from tandem.mapping import (
     MAPPINGS_DIR,
@@ -61,7 +62,7 @@ class ConnectionOptions(BaseModel):
     )
 
 
-class SyncConnection(Block):
+class SyncConnection(CachedJsonSchema, Block):
     """One connection between a Salesforce org and an ERP account, with its mappings and options.
 
     Production pairs with production and sandbox with sandbox; each CRM org pairs with one ERP

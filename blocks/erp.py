@@ -10,13 +10,14 @@ from urllib.parse import urlparse
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
+from blocks.schema_cache import CachedJsonSchema
 from tandem.erp.adapter import ErpAdapter
 from tandem.erp.client import ErpConnection
 
 ACCOUNT_ID = re.compile(r"^\d{4,10}(_(SB\d{1,2}|RP))?$")
 
 
-class ErpCredentials(Block):
+class ErpCredentials(CachedJsonSchema, Block):
     """Token-based-authentication credentials and connection settings for the SuiteTalk-style SOAP ERP.
 
     ``get_client()`` is the only way to build the ERP adapter: it unwraps the secrets and returns a

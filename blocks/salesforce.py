@@ -11,6 +11,7 @@ from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 from simple_salesforce import Salesforce
 
+from blocks.schema_cache import CachedJsonSchema
 from tandem.errors import FatalSyncError
 from tandem.salesforce.adapter import DEFAULT_BULK_THRESHOLD, DEFAULT_BULK_TIMEOUT, SalesforceAdapter
 from tandem.salesforce.errors import classify
@@ -26,7 +27,7 @@ from tandem.salesforce.transport import build_session
 STANDARD_HOSTS = ("login", "test")
 
 
-class SalesforceCredentials(Block):
+class SalesforceCredentials(CachedJsonSchema, Block):
     """Credentials and connection settings for one Salesforce org.
 
     Four ways to log in, chosen by the fields given: username + password (+ security token) through

@@ -10,10 +10,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from blocks.schema_cache import CachedJsonSchema
 from tandem.store import create_schema, create_store_engine
 
 
-class StateStore(Block):
+class StateStore(CachedJsonSchema, Block):
     """Where Tandem keeps record bindings, watermarks, sync runs and record errors.
 
     SQLite (a local file) by default; PostgreSQL for production. The URL is a secret because a
