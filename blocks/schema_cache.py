@@ -10,38 +10,32 @@ modify the dictionary they get).
 from __future__ import annotations
 
 from copy import deepcopy
-from functools import cache
-from typing import Any, Literal
-
-from pydantic.json_schema import GenerateJsonSchema
-
-JsonSchemaMode = Literal["validation", "serialization"]
+from typing import Any
 
 
 class CachedJsonSchema:
     """Mixin for a Prefect block (listed before ``Block``): ``model_json_schema`` is computed once per class."""
 
     @classmethod
-    def model_json_schema(
-        cls,
-        by_alias: bool = True,
-        ref_template: str = "#/definitions/{model}",
-        schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema,
-        mode: JsonSchemaMode = "validation",
-    ) -> dict[str, Any]:
-        """The block's JSON schema as Prefect builds it, from the class's cache (a copy the caller may change)."""
-        return deepcopy(_schema_of(cls, by_alias, ref_template, schema_generator, mode))
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The block's JSON schema as Prefect builds it, from the class's cache (a copy the caller may change).
+
+        Takes pydantic's arguments (``by_alias``, ``ref_template``, ``schema_generator``, ``mode`` ...); each
+        combination is generated once.
+        """
+        return deepcopy(_schema_of(cls, args, tuple(sorted(kwargs.items()))))
 
 
-@cache
+#: Each block class's schemas, by the arguments they were generated with.
+_SCHEMAS: dict[tuple[type, tuple[Any, ...], tuple[tuple[str, Any], ...]], dict[str, Any]] = {}
+
+
 def _schema_of(
-    cls: type[CachedJsonSchema],
-    by_alias: bool,
-    ref_template: str,
-    schema_generator: type[GenerateJsonSchema],
-    mode: JsonSchemaMode,
+    cls: type[CachedJsonSchema], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> dict[str, Any]:
-    """Generate ``cls``'s schema through the next ``model_json_schema`` in its MRO (Prefect's ``Block``)."""
-    parent: Any = super(CachedJsonSchema, cls)
-    schema: dict[str, Any] = parent.model_json_schema(by_alias, ref_template, schema_generator, mode)
-    return schema
+    """``cls``'s schema, generated on first use by the next ``model_json_schema`` in its MRO (Prefect's ``Block``)."""
+    key = (cls, args, kwargs)
+    if key not in _SCHEMAS:
+        parent: Any = super(CachedJsonSchema, cls)
+        _SCHEMAS[key] = parent.model_json_schema(*args, **dict(kwargs))
+    return _SCHEMAS[key]

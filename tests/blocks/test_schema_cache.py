@@ -8,7 +8,7 @@ from prefect.blocks.core import Block
 from blocks.connection import SyncConnection
 from blocks.erp import ErpCredentials
 from blocks.salesforce import SalesforceCredentials
-from blocks.schema_cache import CachedJsonSchema, _schema_of
+from blocks.schema_cache import _SCHEMAS, CachedJsonSchema
 from blocks.store import StateStore
 
 BLOCKS = [SyncConnection, ErpCredentials, SalesforceCredentials, StateStore]
@@ -41,7 +41,7 @@ def test_the_schema_is_generated_once_per_class(monkeypatch: pytest.MonkeyPatch)
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(Block, "model_json_schema", classmethod(counting))
-    _schema_of.cache_clear()
+    _SCHEMAS.clear()
     for _ in range(5):
         StateStore.model_json_schema()
     assert calls == [StateStore]
