@@ -147,6 +147,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         "uncouple", help="remove a record's coupling: neither record syncs until coupled again"))
     importlib.import_module("ops.tasks_due").add_arguments(verbs.add_parser(  # ops/tasks_due.py: options, handler
         "tasks", help="the synced reminder tasks due today and tomorrow, with their sync status (tasks due)"))
+    importlib.import_module("ops.store_cli").add_arguments(verbs.add_parser(  # ops/store_cli.py: options, handlers
+        "store", help="the state store's schema version: upgrade it (store upgrade) or show it (store current)"))
     wizard = importlib.import_module("ops.connect_cli")  # options and handlers: ops/connect_cli.py
     connect = verbs.add_parser("connect", help="set up or change a connection step by step (assisted setup)")
     wizard.add_connect_arguments(connect)

@@ -25,11 +25,16 @@ class RetryableSyncError(SyncError):
 
     Attributes:
         retry_after: seconds the server asked us to wait, when it said so.
+        attempts: how many times the call was made before giving up (more than 1: the call level retried it
+            already, see :mod:`tandem.retrying`).
     """
 
-    def __init__(self, message: str, *, code: str, system: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str, system: str, retry_after: float | None = None, attempts: int = 1
+    ) -> None:
         super().__init__(message, code=code, system=system)
         self.retry_after = retry_after
+        self.attempts = attempts
 
 
 class FatalSyncError(SyncError):

@@ -1,4 +1,4 @@
-"""When a task retries: only for transient errors (timeouts, 5xx, 429, limits), never for the rest."""
+"""When a task retries: only for retryable errors the call level did not retry already (tandem.retrying)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,19 @@ from typing import Any
 
 from prefect.client.schemas.objects import State
 
-from tandem.errors import is_retryable
+from tandem.retrying import worth_retrying_later
 
 RETRIES = 3
 RETRY_JITTER = 0.5
 
 
 def retry_on_transient(task: Any, task_run: Any, state: State) -> bool:
-    """Prefect ``retry_condition_fn``: retry when the task failed with a :class:`RetryableSyncError`."""
-    return is_retryable(state.result(raise_on_failure=False))
+    """Prefect ``retry_condition_fn``: retry a :class:`RetryableSyncError` that no call-level retry settled.
+
+    A permanent error, one the adapter retried already (``attempts`` above 1) or an exhausted daily API limit
+    ends the task (see :func:`tandem.retrying.worth_retrying_later`).
+    """
+    return worth_retrying_later(state.result(raise_on_failure=False))
 
 
 def backoff(base_seconds: float = 5.0, attempts: int = RETRIES) -> list[float]:

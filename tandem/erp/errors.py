@@ -15,10 +15,7 @@ request, the response body or a credential.
 
 from __future__ import annotations
 
-import email.utils
 import ssl
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
@@ -26,6 +23,7 @@ from lxml import etree
 from zeep.exceptions import Fault, TransportError
 
 from tandem.errors import FatalSyncError, RetryableSyncError, SyncError
+from tandem.retrying import retry_after_seconds
 
 SYSTEM = "erp"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -152,30 +150,6 @@ def classify_fault(fault: SoapFault, operation: str) -> SyncError:
     if name in AUTH_FAULTS and not fault.code:
         code = "INVALID_LOGIN_ATTEMPT" if name == "invalidsessionfault" else "INVALID_LOGIN_CREDENTIALS"
     return FatalSyncError(message, code=code, system=SYSTEM)
-
-
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Read ``Retry-After`` (seconds or an HTTP date) from response headers.
-
-    Args:
-        headers: the response headers.
-        now: the current Unix time (for the date form; ``time.time()`` when ``None``).
-
-    Returns:
-        Seconds to wait (never negative), or ``None`` when the header is absent or unreadable.
-    """
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 def classify_http(response: requests.Response, operation: str) -> SyncError | None:

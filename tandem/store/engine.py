@@ -25,7 +25,6 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel
 
 from tandem.store.tables import TABLES
-from tandem.store.upgrade import upgrade_store
 
 #: Environment variable naming the state store's database URL.
 URL_ENVIRONMENT_VARIABLE = "TANDEM_STATE_URL"
@@ -35,7 +34,8 @@ DEFAULT_URL = "sqlite:///tandem-state.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: How long a PostgreSQL connection attempt may take, in seconds.
 POSTGRES_CONNECT_TIMEOUT_S = 10
-_SQLITE_BEGIN_OPTION = "tandem_sqlite_begin"
+#: The execution option naming how a SQLite transaction begins (``DEFERRED`` or ``IMMEDIATE``).
+SQLITE_BEGIN_OPTION = "tandem_sqlite_begin"
 _SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE"})
 
 
@@ -99,7 +99,7 @@ def _sqlite_engine(url: sa.URL, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        mode = connection.get_execution_options().get(_SQLITE_BEGIN_OPTION, "DEFERRED")
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
         if mode not in _SQLITE_BEGIN_MODES:
             raise ValueError(f"unknown SQLite transaction mode {mode!r}")
         connection.exec_driver_sql(f"BEGIN {mode}")
@@ -108,14 +108,20 @@ def _sqlite_engine(url: sa.URL, *, echo: bool) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the store's tables and indexes that do not exist yet; bring an older store's tables up to date."""
-    SQLModel.metadata.create_all(engine, tables=TABLES)
+    """Bring the store to the current schema: create an empty one, upgrade an older one (its migrations).
+
+    See :func:`tandem.store.upgrade.upgrade_store`; a store already at the current schema is only read.
+    """
+    from tandem.store.upgrade import upgrade_store  # the migrations' env.py imports this module
+
     upgrade_store(engine)
 
 
 def drop_schema(engine: Engine) -> None:
-    """Drop the store's tables (all state is lost)."""
+    """Drop the store's tables and its schema version (all state is lost)."""
     SQLModel.metadata.drop_all(engine, tables=TABLES)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 @contextmanager
@@ -133,7 +139,7 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         >>> with session_scope(engine) as session:  # doctest: +SKIP
         ...     upsert_bindings(session, connection_id, "customer", batch, key=Side.CRM)
     """
-    bind = engine.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"}) if write else engine
+    bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}) if write else engine
     with Session(bind, expire_on_commit=False) as session:
         try:
             yield session

@@ -11,8 +11,8 @@ import pytest
 
 from blocks.erp import ErpCredentials
 from tandem.erp.adapter import ErpAdapter
-from tandem.erp.retry import RetryPolicy
 from tandem.errors import FatalSyncError, RetryableSyncError, is_retryable
+from tandem.retrying import RetryPolicy, worth_retrying_later
 from tests.erp_adapter.conftest import MAX_CONCURRENCY, calls, credentials_for
 from tests.support.emulator import RunningEmulator
 
@@ -191,3 +191,59 @@ def test_add_list_is_never_retried(adapter: ErpAdapter, erp: RunningEmulator) ->
     assert created[0].ok and created[0].id
     assert duplicate[0].error_code == "DUP_RCRD"
     assert calls(erp, "addList") == 3
+
+
+def recorded_waits(adapter: ErpAdapter) -> list[float]:
+    """Keep the adapter's policy but record its waits instead of sleeping."""
+    waits: list[float] = []
+    adapter.retry = dataclasses.replace(adapter.retry, sleep=waits.append)
+    return waits
+
+
+@pytest.mark.parametrize(("operation", "kind"), [("upsertList", "http_503"), ("search", "http_429")])
+def test_a_refusal_with_retry_after_is_waited_out_and_the_call_made_again(
+    adapter: ErpAdapter, erp: RunningEmulator, operation: str, kind: str
+) -> None:
+    waits = recorded_waits(adapter)
+    fault(erp, operation, kind)
+
+    assert all(r.ok for r in adapter.upsert_batch("customer", "externalId", one_customer()))
+    assert len(pd.concat(adapter.read_changed_since("customer", None, fields=[], page_size=5))) == 1
+
+    assert calls(erp, operation) == 2 and waits == [1.0]  # the emulator's Retry-After: 1
+
+
+@pytest.mark.parametrize("code", ["WS_CONCUR_SESSION_DISALLWD", "WS_REQUEST_BLOCKED", "WS_EXCEEDED_MAX_CONCURRENT"])
+def test_a_concurrency_fault_is_retried_at_the_call_level(adapter: ErpAdapter, erp: RunningEmulator, code: str) -> None:
+    waits = recorded_waits(adapter)
+    fault(erp, "getList", "soap_fault", count=2, code=code)
+
+    assert adapter.read_by_keys("customer", "externalId", ["X"], fields=[]).empty
+
+    assert calls(erp, "getList") == 3 and len(waits) == 2
+
+
+def test_retries_that_run_out_are_not_retried_again_by_the_task(adapter: ErpAdapter, erp: RunningEmulator) -> None:
+    recorded_waits(adapter)
+    fault(erp, "getList", "http_503", count=3)
+
+    with pytest.raises(RetryableSyncError) as caught:
+        adapter.read_by_keys("customer", "externalId", ["X"], fields=[])
+
+    assert (caught.value.code, caught.value.attempts) == ("HTTP_503", 3) and calls(erp, "getList") == 3
+    assert not worth_retrying_later(caught.value)
+
+
+def test_a_server_fault_is_left_to_the_task_and_a_permanent_one_ends_it(
+    adapter: ErpAdapter, erp: RunningEmulator
+) -> None:
+    fault(erp, "getList", "http_500")
+    with pytest.raises(RetryableSyncError) as caught:
+        adapter.read_by_keys("customer", "externalId", ["X"], fields=[])
+    assert caught.value.attempts == 1 and calls(erp, "getList") == 1 and worth_retrying_later(caught.value)
+
+    fault(erp, "getList", "soap_fault", code="WS_OPERATION_NOT_SUPPORTED")
+    with pytest.raises(FatalSyncError) as fatal:
+        adapter.read_by_keys("customer", "externalId", ["X"], fields=[])
+    assert fatal.value.code == "WS_OPERATION_NOT_SUPPORTED" and calls(erp, "getList") == 2
+    assert not worth_retrying_later(fatal.value)

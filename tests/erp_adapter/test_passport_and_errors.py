@@ -12,7 +12,6 @@ from lxml import etree
 from tandem.erp.errors import classify_exception, classify_fault, parse_fault, retry_after_seconds
 from tandem.erp.parsing import parse_body, records_frame
 from tandem.erp.passport import PassportSigner
-from tandem.erp.retry import RetryPolicy
 from tandem.errors import FatalSyncError, RetryableSyncError, is_retryable
 
 SIGNER = PassportSigner(
@@ -92,36 +91,6 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds({"Retry-After": "7"}) == 7.0
     assert retry_after_seconds({"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, now=1_700_000_000) == 10.0
     assert retry_after_seconds({}) is None
-
-
-def test_retry_policy_is_bounded_and_honours_retry_after() -> None:
-    waits: list[float] = []
-    policy = RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=2.0, sleep=waits.append)
-    calls = 0
-
-    def always_blocked() -> None:
-        nonlocal calls
-        calls += 1
-        raise RetryableSyncError("blocked", code="WS_REQUEST_BLOCKED", system="erp", retry_after=5.0)
-
-    with pytest.raises(RetryableSyncError) as caught:
-        policy.run("search", always_blocked)
-    assert caught.value.code == "WS_REQUEST_BLOCKED"
-    assert calls == 3 and waits == [2.0, 2.0]
-    assert all(0 <= policy.delay(n) <= min(2.0, 0.1 * 2 ** (n - 1)) for n in range(1, 8))
-
-
-def test_retry_policy_stops_on_fatal() -> None:
-    calls = 0
-
-    def auth_failure() -> None:
-        nonlocal calls
-        calls += 1
-        raise FatalSyncError("bad login", code="INVALID_LOGIN_ATTEMPT", system="erp")
-
-    with pytest.raises(FatalSyncError):
-        RetryPolicy(max_attempts=5, sleep=lambda _s: None).run("getList", auth_failure)
-    assert calls == 1
 
 
 def test_a_fault_inside_http_200_is_classified_when_parsed() -> None:

@@ -10,6 +10,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
+from tandem.retrying import NO_RETRY
 from tandem.salesforce.transport import build_session
 from tests.support.emulator import RunningEmulator, start_emulator
 
@@ -17,9 +18,10 @@ MY_DOMAIN = "tandem-demo.my"
 
 
 def client_session(emulator: RunningEmulator) -> requests.Session:
-    """A requests session that trusts the emulator's CA and logs in at the emulator."""
+    """A requests session that trusts the emulator's CA and logs in at the emulator; no call-level retries, so
+    every answer and dropped connection reaches the test as the emulator sent it."""
     return build_session(ca_bundle=emulator.ca_cert, login_url=emulator.info["login_url"], my_domain=MY_DOMAIN,
-                         timeout=(5, 60))
+                         timeout=(5, 60), retry=NO_RETRY)
 
 
 def make_salesforce(emulator: RunningEmulator, *, domain: str = "login", **overrides: Any) -> Any:

@@ -8,6 +8,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce, SalesforceAuthenticationFailed
 
+from tandem.retrying import NO_RETRY
 from tandem.salesforce.transport import DEFAULT_TIMEOUT, LoginRedirectAdapter, TimeoutAdapter, build_session
 from tests.salesforce_emulator.conftest import MY_DOMAIN, client_session, make_salesforce
 from tests.support.emulator import RunningEmulator
@@ -121,6 +122,6 @@ def test_transport_session_settings() -> None:
 
 
 def test_transport_applies_its_default_timeout() -> None:
-    session = build_session(login_url="https://127.0.0.1:9", timeout=(0.5, 0.5))
+    session = build_session(login_url="https://127.0.0.1:9", timeout=(0.5, 0.5), retry=NO_RETRY)
     with pytest.raises(requests.exceptions.ConnectionError):
         session.get("https://login.salesforce.com/services/oauth2/token")
