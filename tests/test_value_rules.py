@@ -41,7 +41,7 @@ def declared_values(mappings: MappingSet) -> dict[tuple[str, str, str], frozense
             erp_name = field.erp.split(".")[0]
             erp_spec = erp.get(entity.erp_type)  # None for the adapter's virtual itemPrice (no enumerations)
             erp_field = erp_spec.by_name.get(erp_name) if erp_spec is not None else None
-            if erp_field is not None and erp_field.kind is FieldKind.ENUM:
+            if erp_field is not None and (erp_field.kind is FieldKind.ENUM or erp_field.choices):  # or a custom list
                 catalog[("erp", entity.erp_type, erp_name)] = erp_field.choices
     return catalog
 
@@ -55,7 +55,8 @@ def test_every_value_of_both_systems_has_a_rule_in_the_shipped_mappings(shipped:
     catalog = declared_values(shipped)
     # The value-mapped fields whose sides declare their values (the price currency is an ERP record).
     assert ("erp", "task", "status") in catalog and ("crm", "Task", "Status") in catalog
-    assert ("erp", "task", "priority") in catalog and ("erp", "contract", "status") in catalog
+    assert ("erp", "task", "priority") in catalog
+    assert ("erp", "customrecord_contract", "custrecord_contract_status") in catalog  # a custom list's values
     assert ("erp", "salesOrder", "orderStatus") in catalog and ("crm", "PricebookEntry", "CurrencyIsoCode") in catalog
     check_value_rules(shipped, catalog)
 

@@ -3,7 +3,8 @@
 
 NetSuite has one ``TransactionSearchBasic`` for every transaction type (filtered by ``type``: ``_salesOrder``,
 ``_invoice`` ...) and one ``ItemSearchBasic`` for every item type (``_inventoryItem``, ``_service`` with
-``subType`` ``_forSale`` ...); other searchable records have a ``<Type>SearchBasic`` of their own.
+``subType`` ``_forSale`` ...); other searchable records have a ``<Type>SearchBasic`` of their own. Custom record
+types (``customrecord_contract``) share ``CustomRecordSearchBasic``, whose ``recType`` names the type.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class ReadFamily:
     types: tuple[str, ...] = ()
     sub_types: tuple[str, ...] = ()
     get_all: bool = False
+    modified: str = "lastModifiedDate"  # the search field of the last modification
+    custom: bool = False  # a custom record type: searched with its recType, deleted as customRecord + scriptId
 
 
 TRANSACTION_TYPES = {
@@ -40,6 +43,8 @@ def read_family(entity: str) -> ReadFamily:
     """The way NetSuite reads record type ``entity`` (``customer`` → ``CustomerSearchBasic``)."""
     if entity in GET_ALL_TYPES:
         return ReadFamily(basic=None, get_all=True)
+    if entity.startswith("customrecord"):
+        return ReadFamily("CustomRecordSearchBasic", modified="lastModified", custom=True)
     if entity in TRANSACTION_TYPES:
         return ReadFamily("TransactionSearchBasic", types=(TRANSACTION_TYPES[entity],))
     if entity in ITEM_TYPES:

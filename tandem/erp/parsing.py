@@ -11,7 +11,10 @@ Records are flattened into one row each:
 * a simple field is a column of its own name, holding its text;
 * a reference field (a ``RecordRef``: an element with ``internalId``/``externalId`` attributes) gives
   the columns ``field.internalId``, ``field.externalId`` and ``field.name``;
-* lists (``customFieldList`` and the like) are left out.
+* a custom field (in ``customFieldList``) is a column named by its ``scriptId``, a list/record custom field
+  giving ``scriptId.internalId``/``.externalId``/``.name`` like a reference (custom records'
+  ``lastModified`` is their ``modified_at``);
+* other lists are left out.
 """
 
 from __future__ import annotations
@@ -149,7 +152,7 @@ def records_frame(
     ids, modified = columns["id"], columns["modified_at"]
     internal_ids = columns.get("internalId")
     external_ids = columns.get("externalId")
-    simple: dict[str, list[Any]] = {"lastModifiedDate": modified}
+    simple: dict[str, list[Any]] = {"lastModifiedDate": modified, "lastModified": modified}
     refs: dict[str, list[list[Any] | None]] = {}
     for name in wanted:
         base, dot, part = name.partition(".")
@@ -169,6 +172,9 @@ def records_frame(
             if not isinstance(tag, str):
                 continue
             name = _LOCAL.get(tag) or local_name(tag)
+            if name == "customFieldList":
+                _custom_fields(child, index, simple, refs)
+                continue
             target = simple.get(name)
             if target is not None:
                 target[index] = child.text
@@ -185,6 +191,31 @@ def records_frame(
     frame = pd.DataFrame(columns)
     frame["modified_at"] = pd.to_datetime(frame["modified_at"], utc=True, format="ISO8601")
     return frame
+
+
+def _custom_fields(
+    element: etree._Element, index: int, simple: dict[str, list[Any]], refs: dict[str, list[list[Any] | None]]
+) -> None:
+    """Fill row ``index``'s custom field columns (named by ``scriptId``) from a ``customFieldList``."""
+    for field in element:
+        if not isinstance(field.tag, str):
+            continue
+        script_id = field.get("scriptId") or ""
+        value = next((c for c in field if isinstance(c.tag, str)), None)
+        if value is None:
+            continue
+        target = simple.get(script_id)
+        if target is not None:
+            target[index] = value.text
+            continue
+        slots = refs.get(script_id)
+        if slots is not None:
+            if slots[0] is not None:
+                slots[0][index] = value.get("internalId")
+            if slots[1] is not None:
+                slots[1][index] = value.get("externalId")
+            if slots[2] is not None and len(value):
+                slots[2][index] = value[0].text
 
 
 def expand_fields(fields: Sequence[str], references: Collection[str]) -> list[str]:

@@ -10,7 +10,7 @@ from tests.erp_emulator.soap import ErpClient
 from tests.support.emulator import RunningEmulator, running_emulator
 
 DEMO_COUNTS = {
-    "contact": 600, "contract": 25, "currency": 4, "customer": 300, "employee": 10, "inventoryItem": 40,
+    "contact": 600, "customrecord_contract": 25, "currency": 4, "customer": 300, "employee": 10, "inventoryItem": 40,
     "invoice": 50, "location": 3, "priceLevel": 4, "salesOrder": 80, "serviceSaleItem": 12,
     "task": 1000, "term": 5, "unitsType": 3,
 }

@@ -150,7 +150,10 @@ def test_every_record_type_round_trips(erp: ErpClient, tag: str) -> None:
                          orderStatus="_pendingBilling", location=ref("location", externalId=f"{tag}-loc"), total=10.0)],
         [t("Invoice")(externalId=f"{tag}-inv1", entity=ref("customer", externalId=f"{tag}-cust"),
                       createdFrom=ref("salesOrder", externalId=f"{tag}-so"))],
-        [t("Contract")(externalId=f"{tag}-ctr", entity=ref("customer", externalId=f"{tag}-cust"), status="_active")],
+        [t("CustomRecord")(externalId=f"{tag}-ctr", name="CTR-1", recType=t("RecordRef")(internalId="101"),
+                           customFieldList=t("CustomFieldList")(customField=[t("SelectCustomFieldRef")(
+                               scriptId="custrecord_contract_customer",
+                               value=t("ListOrRecordRef")(externalId=f"{tag}-cust"))]))],
         [t("Task")(externalId=f"{tag}-task", title="Remind", status="_notStarted", priority="_medium",
                    company=ref("customer", externalId=f"{tag}-cust"), assigned=ref("employee", externalId=f"{tag}-emp"),
                    message="Details")],
@@ -160,20 +163,24 @@ def test_every_record_type_round_trips(erp: ErpClient, tag: str) -> None:
         assert all(r.status.isSuccess for r in result.writeResponse), result
     types = {"cur": "currency", "term": "term", "loc": "location", "ut": "unitsType", "pl": "priceLevel",
              "emp": "employee", "inv": "inventoryItem", "srv": "serviceSaleItem",
-             "cust": "customer", "con": "contact", "so": "salesOrder", "inv1": "invoice", "ctr": "contract",
+             "cust": "customer", "con": "contact", "so": "salesOrder", "inv1": "invoice",
              "task": "task"}
-    read = erp.call("getList", baseRef=[ref(v, externalId=f"{tag}-{k}") for k, v in types.items()])
+    contract = t("CustomRecordRef")(externalId=f"{tag}-ctr", scriptId="customrecord_contract")
+    read = erp.call("getList", baseRef=[ref(v, externalId=f"{tag}-{k}") for k, v in types.items()] + [contract])
     assert all(r.status.isSuccess for r in read.readResponse)
     by_type = {type(r.record).__name__: r.record for r in read.readResponse}
     assert set(by_type) == {"Currency", "Term", "Location", "UnitsType", "PriceLevel", "Employee", "InventoryItem",
-                            "ServiceSaleItem", "Customer", "Contact", "SalesOrder", "Invoice", "Contract", "Task"}
+                            "ServiceSaleItem", "Customer", "Contact", "SalesOrder", "Invoice", "CustomRecord", "Task"}
     pricing = by_type["ServiceSaleItem"].pricingMatrix.pricing[0]
     assert pricing.currency.externalId == f"{tag}-cur" and pricing.priceList.price[0].value == 9.5
     assert by_type["Invoice"].createdFrom.internalId == by_type["SalesOrder"].internalId
     assert by_type["Task"].message == "Details" and by_type["Task"].assigned.type == "employee"
     for name, record in by_type.items():
         assert record.internalId and record.externalId.startswith(tag)
-        if name != "Currency":  # a getAll list record: no system dates, as in NetSuite
+        if name == "CustomRecord":  # a custom record's system dates are created/lastModified, as in NetSuite
+            assert record.created is not None and record.lastModified is not None
+            assert record.customFieldList.customField[0].value.externalId == f"{tag}-cust"
+        elif name != "Currency":  # a getAll list record: no system dates, as in NetSuite
             assert record.dateCreated is not None and record.lastModifiedDate is not None
 
 

@@ -23,7 +23,7 @@ def test_wsdl_served_with_endpoint_rewritten(erp_emulator: RunningEmulator, erp:
     operations = set(erp.zeep.wsdl.bindings[next(iter(erp.zeep.wsdl.bindings))]._operations)
     assert len(operations) == 47 and {"add", "get", "getAll", "searchNext", "getDataCenterUrls"} <= operations
     for name in ["Customer", "Contact", "Employee", "Currency", "UnitsType", "InventoryItem", "ServiceSaleItem",
-                 "PriceLevel", "Term", "Location", "SalesOrder", "Invoice", "Contract", "Task"]:
+                 "PriceLevel", "Term", "Location", "SalesOrder", "Invoice", "CustomRecord", "CustomRecordType", "Task"]:
         assert erp.type(name) is not None
     for name in ["TransactionSearchBasic", "ItemSearchBasic", "CustomerSearch", "TransactionSearch", "ItemSearch"]:
         assert erp.type(name) is not None
