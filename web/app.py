@@ -1,5 +1,6 @@
 """``tandem serve``: the sync status cards, the failing records and a record's failure history (with its retry),
-the full-sync review and the tasks due, as JSON and as HTML, and the schedule view, over HTTP."""
+the full-sync review, the tasks due and an item's availability, as JSON and as HTML, and the schedule view, over
+HTTP."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tandem.status.history import history_path, record_history, retry_command, r
 from tandem.status.review import FULL_SYNC, REVIEW_PATH
 from tandem.status.tasks_due import TASKS_DUE_PATH, parse_day
 from tandem.store.tables import Side
+from web.availability import add_availability_routes
 from web.html import cards_page, failures_page, history_page, review_page, tasks_page
 from web.sources import (
     RetryUnavailableError,
@@ -243,4 +245,5 @@ def create_app(connection: str) -> FastAPI:
         found, origin = schedule()
         return {"source": origin, "deployments": [row.as_dict() for row in found]}
 
+    add_availability_routes(app, connection, block, wants_json)
     return app

@@ -94,6 +94,7 @@ def test_deployment_names_say_what_they_do() -> None:
     assert [d["name"] for d in DEPLOYMENTS] == [
         "full-sync", "initial-import", "incremental-erp-to-crm", "incremental-crm-to-erp", "incremental-two-way",
         "deletion-sweep-daily", "resolve-conflicts", "sandbox-refresh", "retry-records", "couple-records",
+        "item-availability",
     ]
 
 
@@ -114,7 +115,12 @@ def test_schedules_ship_paused_and_are_switched_on_per_connection() -> None:
     for deployment in [*pair.values(), sweep]:
         # a scheduled run that finds the last one still going is cancelled, never queued up behind it
         assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
-    on_demand = [d for d in DEPLOYMENTS if d not in [*pair.values(), sweep]]
+    stock = _deployment("item-availability")  # the availability entities every minute, for those who want it
+    assert (stock["parameters"], stock["schedules"]) == (
+        {"direction": "to_crm", "entities": ["item_stock", "item_availability"]}, [{"interval": 60, "active": False}])
+    assert stock["tandem"] == {"schedules_active": False}
+    assert stock["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    on_demand = [d for d in DEPLOYMENTS if d not in [*pair.values(), sweep, stock]]
     assert on_demand and all(d["schedules"] == [] and "tandem" not in d for d in on_demand)
 
 
