@@ -429,12 +429,14 @@ class Mapper:
                     if unresolved:
                         page.skipped_values[target] = page.skipped_values.get(target, 0) + len(unresolved)
                     unresolved = []
+                sources = frame[self._source(f)].tolist()
                 for position in unresolved:
                     failed.setdefault(
                         position,
                         RecordFailure(
                             ids[position], "UNRESOLVED_REFERENCE",
-                            f"{target} refers to a {' or '.join(entities)} record that is not synced yet",
+                            f"{target} refers to {' or '.join(entities)} {sources[position]}, which is not "
+                            "coupled (not synced yet)",
                         ),
                     )
             for position, value in enumerate(values.tolist()):

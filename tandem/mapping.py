@@ -190,6 +190,42 @@ class MatchKey(_Strict):
     erp: str
 
 
+class HeaderReference(_Strict):
+    """A field of a record with lines whose record must be coupled before the record travels.
+
+    Attributes:
+        crm: the CRM field (an id, or a value of the referenced object's ``by`` field).
+        reference: the entity whose bindings translate it.
+        by: the referenced CRM object's field ``crm`` holds (``IsoCode`` for a currency code); ``None`` for an id.
+        erp: the ERP field the translated id is written to (``currency.internalId``); ``None`` checks only.
+    """
+
+    crm: str
+    reference: str
+    by: str | None = None
+    erp: str | None = None
+
+
+class LineMapping(_Strict):
+    """A record's lines: CRM child records written as the ERP record's line list (an order's products as a
+    sales order's ``itemList``; see :mod:`tandem.sync.order_lines`).
+
+    Attributes:
+        crm_object: the CRM line object (``OrderItem``).
+        parent: the line's field holding its record's id (``OrderId``).
+        erp: the ERP record's line list (``itemList``).
+        fields: the line's field pairs (to the ERP; ``reference`` translates ids as a record's fields do).
+        references: fields of the record itself whose records must be coupled first (a price book, a
+            currency), checked and translated with the lines.
+    """
+
+    crm_object: str
+    parent: str
+    erp: str
+    fields: list[FieldMap]
+    references: list[HeaderReference] = Field(default_factory=list)
+
+
 class EntityMapping(_Strict):
     """One integration table mapping: a CRM object paired with an ERP record type.
 
@@ -204,6 +240,10 @@ class EntityMapping(_Strict):
             coupled (by match keys) and the others are skipped (salespeople are coupled with existing
             users, never create them).
         deletion: what the deletion sweep does when a coupled record is deleted on one side.
+        lines: the record's lines, sent with it to the ERP (see :class:`LineMapping`).
+        exclude_coupled_in: entities of the same ERP record type: an ERP record coupled in one of them is left
+            out here (an ERP sales order created from a Salesforce order shows on that order, not again as an
+            ERP sales order record).
     """
 
     name: str
@@ -219,6 +259,8 @@ class EntityMapping(_Strict):
     only_new_to_crm: bool = False
     create_missing: bool = True
     deletion: DeletionPolicy = DeletionPolicy.UNLINK
+    lines: LineMapping | None = None
+    exclude_coupled_in: list[str] = Field(default_factory=list)
 
     @field_validator("fields")
     @classmethod
@@ -236,8 +278,14 @@ class EntityMapping(_Strict):
         return [f for f in self.fields if self.field_direction(f).includes(direction)]
 
     def dependencies(self) -> set[str]:
-        """Entities this one must follow: declared ones and those its reference fields point to."""
-        return set(self.depends_on) | {name for f in self.fields for name in referenced_entities(f)}
+        """Entities this one must follow: declared ones, those its reference fields (and its lines') point to, and
+        those whose coupled records it leaves out."""
+        found = set(self.depends_on) | set(self.exclude_coupled_in)
+        found |= {name for f in self.fields for name in referenced_entities(f)}
+        if self.lines is not None:
+            found |= {name for f in self.lines.fields for name in referenced_entities(f)}
+            found |= {r.reference for r in self.lines.references}
+        return found
 
 
 class MappingSet(_Strict):
@@ -370,6 +418,11 @@ def _check_entity(mapping_set: MappingSet, entity: EntityMapping) -> None:
         _check_values(here, entity.field_direction(field), field)
         if field.template is not None and not entity.field_direction(field).includes(Direction.TO_CRM):
             raise MappingError(f"{here}: a template renders CRM values, so the field must travel to_crm")
+    if entity.lines is not None and not entity.direction.includes(Direction.TO_ERP):
+        raise MappingError(f"{where}: lines are written to the ERP, so the entity must travel to_erp")
+    for other in entity.exclude_coupled_in:
+        if mapping_set.entities[other].erp_type != entity.erp_type or other == entity.name:
+            raise MappingError(f"{where}: exclude_coupled_in names {other!r}, not another {entity.erp_type} entity")
 
 
 def _check_values(here: str, direction: Direction, field: FieldMap) -> None:
