@@ -9,17 +9,19 @@ For each size (``--sizes``, default 1,000 and 100,000 customers per side):
    with one ``SystemModstamp``; a ``>=`` read re-reads the records sharing the watermark's instant
    until a newer change moves it on);
 2. changes 10 records in each system (Salesforce ``Phone`` through the REST API, ERP ``phone``
-   through upsertList), clears both emulators' call counters, and runs ``incremental_sync`` both ways;
+   through upsertList) and creates ``--new`` records in each (50 by default: new Salesforce accounts and new
+   ERP customers, which the run must look up on the other side by link and match key before creating
+   them), clears both emulators' call counters, and runs ``incremental_sync`` both ways;
 3. prints the run's wall time and the API calls it made on each side (per endpoint), and checks the
-   20 changes arrived on the other side.
+   20 changes and the new records arrived on the other side.
 
 Then it prints the ratio of the wall times (target: the large run within 1.5x of the small one, at
-most 10 calls per side) and the latency bound of each schedule: a change waits at most one interval
-for the next run, then the run's wall time (target: interval + 10 s).
+most 10 calls per side without new records) and of the calls, and the latency bound of each schedule: a
+change waits at most one interval for the next run, then the run's wall time (target: interval + 10 s).
 
 Usage::
 
-    .venv/bin/python bench/incremental.py [--sizes 1000,100000] [--changes 10]
+    .venv/bin/python bench/incremental.py [--sizes 1000,100000] [--changes 10] [--new 50]
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def calls(emulator: RunningEmulator) -> dict[str, int]:
     return {name: n for name, n in sorted(by_endpoint.items()) if not name.startswith("control")}
 
 
-def run_size(size: int, changes: int, work: Path) -> dict[str, Any]:
-    """Set up ``size`` customers per side, change ``changes`` on each side, time one incremental run."""
+def run_size(size: int, changes: int, work: Path, new: int = 0) -> dict[str, Any]:
+    """Set up ``size`` customers per side, change ``changes`` and create ``new`` on each side, time one
+    incremental run."""
     from simple_salesforce import Salesforce
 
     from flows.full_sync import full_sync
@@ -94,6 +97,9 @@ def run_size(size: int, changes: int, work: Path) -> dict[str, Any]:
         edits = [{"externalId": key, "phone": f"+1 555 02{n:02d}"} for n, key in enumerate(erp_targets)]
         written = adapter.upsert_batch("customer", "externalId", edits)
         assert all(r.ok for r in written)
+        created = [sf.Account.create({"Name": f"New Salesforce account {n}"})["id"] for n in range(new)]
+        fresh = [{"externalId": f"{PREFIX}-new-{n}", "companyName": f"New ERP customer {n}"} for n in range(new)]
+        assert all(r.ok for r in adapter.upsert_batch("customer", "externalId", fresh))
 
         for emulator in (crm, erp):
             emulator.control("DELETE", "counters")
@@ -105,6 +111,9 @@ def run_size(size: int, changes: int, work: Path) -> dict[str, Any]:
         links = [r["ERP_Id__c"] for r in crm_targets]
         arrived = adapter.read_by_keys("customer", "externalId", links, fields=["phone"])
         assert moved == changes and arrived["phone"].str.startswith("+1 555 01").sum() == changes, (moved, arrived)
+        came = sf.query("SELECT COUNT() FROM Account WHERE Name LIKE 'New ERP customer %'")["totalSize"]
+        went = adapter.read_by_keys("customer", "externalId", [i[:15] for i in created] + created, fields=[])
+        assert came == new and len(went) == new, (came, len(went))
         return {"size": size, "setup_s": setup, "wall_s": wall, "row": row, "crm_calls": calls(crm),
                 "erp_calls": calls(erp)}
     finally:
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,100000", help="customers per side, comma-separated")
     parser.add_argument("--changes", type=int, default=10, help="records changed on each side")
+    parser.add_argument("--new", type=int, default=50, help="records created on each side")
     args = parser.parse_args(argv)
     from prefect.testing.utilities import prefect_test_harness
 
@@ -138,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tandem-bench-incremental-") as tmp, \
             prefect_test_harness(server_startup_timeout=120):
         for size in (int(s) for s in args.sizes.split(",")):
-            result = run_size(size, args.changes, Path(tmp))
+            result = run_size(size, args.changes, Path(tmp), args.new)
             results.append(result)
             crm_total, erp_total = sum(result["crm_calls"].values()), sum(result["erp_calls"].values())
-            print(f"\n{size:,} customers per side, {args.changes} changed on each side "
+            print(f"\n{size:,} customers per side, {args.changes} changed and {args.new} created on each side "
                   f"(set-up {result['setup_s']:.1f} s)")
             print(f"  incremental run: {result['wall_s']:.2f} s; counts {result['row']}")
             print(f"  Salesforce calls: {crm_total} {result['crm_calls']}")
@@ -150,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         small, large = results[0], results[-1]
         print(f"\nwall time {large['size']:,} vs {small['size']:,}: {large['wall_s'] / small['wall_s']:.2f}x "
               "(target <= 1.5x)")
+        for side in ("crm_calls", "erp_calls"):
+            ratio = sum(large[side].values()) / max(1, sum(small[side].values()))
+            print(f"{'Salesforce' if side == 'crm_calls' else 'ERP'} calls {large['size']:,} vs {small['size']:,}: "
+                  f"{ratio:.2f}x")
     worst = max(r["wall_s"] for r in results)
     for deployment, interval in SCHEDULES.items():
         print(f"latency bound of {deployment}: {interval} s interval + {worst:.1f} s run = {interval + worst:.1f} s "

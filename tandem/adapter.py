@@ -82,7 +82,15 @@ class RecordAdapter(Protocol):
         ...
 
     def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
-        """Return the records whose ``key_field`` is one of ``keys`` (one row per found record)."""
+        """Return the records whose ``key_field`` is one of ``keys`` (one row per found record).
+
+        ``key_field`` is the record id, the link field, or a text field (a match key: compared ignoring case, as
+        both systems compare text; the caller compares the values it needs exactly).
+        """
+        ...
+
+    def count(self, entity: str) -> int:
+        """How many ``entity`` records the system holds (one cheap call)."""
         ...
 
     def holds_any(self, entity: str, field: str) -> bool:

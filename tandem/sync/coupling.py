@@ -2,8 +2,11 @@
 values.
 
 An exact link (the ERP ``externalId`` held by the CRM record's link field) always wins; the entity's match
-keys only couple records without one. The match index reads the target side's key fields once per pass
-(pages, like any read), so coupling a page costs dictionary look-ups, not a query per record.
+keys only couple records without one. The match index reads, for each page, the target records whose key
+values are the page's (one read per match-key group, chunked by the system's limits): the cost of coupling
+follows the changes, not the size of the other system, and the index holds a page's candidates only. A full
+pass asks once how many records the target holds: none, and nothing is looked up; at most
+:data:`WHOLE_READ_LIMIT`, and they are read once (fewer calls than a look-up per page).
 
 :func:`holds_values` compares a target record as it is now with the values a sync would write to it: when
 it holds them already (a run wrote them and stopped before recording its bindings, a reply was lost, or
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from numbers import Real
@@ -29,6 +32,8 @@ from tandem.sync.context import Route, SyncContext
 #: Texts read as booleans (the ERP answers ``true``/``false`` as text).
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
+#: The most target records a full pass reads into the match index at once; above, it looks up page by page.
+WHOLE_READ_LIMIT = 50_000
 
 
 def normalise_key(value: Any) -> str | None:
@@ -59,34 +64,94 @@ class Match:
 
 
 class MatchIndex:
-    """The target side's records by match-key values, for one route."""
+    """The target side's records by match-key values, for one route.
 
-    def __init__(self, route: Route) -> None:
+    Args:
+        route: the entity and direction (the target side is the one searched).
+        whole_read_limit: the most target records a full pass reads whole (see :meth:`look_up`).
+    """
+
+    def __init__(self, route: Route, *, whole_read_limit: int = WHOLE_READ_LIMIT) -> None:
         self.route = route
+        self.whole_read_limit = whole_read_limit
         self.groups = [
             [(route.source_field(k.crm, k.erp), route.target_field(k.crm, k.erp)) for k in group]
             for group in route.entity.match_keys
         ]
         self._index: list[dict[tuple[str | None, ...], list[str]]] = [defaultdict(list) for _ in self.groups]
         self._links: dict[str, str | None] = {}
+        #: Whether the index answers for every source record: the whole target was read, or it holds nothing.
+        self._complete = False
+        #: Whether a full pass asked the target's size already.
+        self._counted = False
+        #: Target reads made by :meth:`look_up` (pages' look-ups and whole reads; for tests and benchmarks).
+        self.reads = 0
 
     @property
     def source_fields(self) -> list[str]:
         """The source columns the look-ups need."""
         return list(dict.fromkeys(source for group in self.groups for source, _ in group))
 
+    @property
+    def target_fields(self) -> list[str]:
+        """The target columns the index needs: the link key and every match key."""
+        return list(dict.fromkeys([self.route.target_link_field] + [t for g in self.groups for _, t in g]))
+
     def load(self, context: SyncContext) -> MatchIndex:
         """Read every target record's key fields (and link key) into the index."""
-        target_fields = list(dict.fromkeys([self.route.target_link_field] + [t for g in self.groups for _, t in g]))
         adapter = self.route.target_adapter(context)
         for page in adapter.read_changed_since(
-            self.route.target_object, None, fields=target_fields, page_size=context.page_size
+            self.route.target_object, None, fields=self.target_fields, page_size=context.page_size
         ):
             self.add(page)
+        self._complete = True
+        return self
+
+    def look_up(self, context: SyncContext, rows: Sequence[Mapping[str, Any]], *, full: bool = False) -> MatchIndex:
+        """Read the target records :meth:`find` needs for ``rows`` (source records: their source columns).
+
+        Group by group in the mapping's order, the target records holding the key values of the rows that no
+        earlier group found are read by those values (``read_by_keys`` on the group's first field; one query
+        per page and group, or a few where the values must be chunked); the index then holds those candidates
+        only. Records a full pass (``full``) reads are many: it first asks how many the target holds (one call);
+        when none, nothing is looked up for the whole pass; when at most ``whole_read_limit``, they are read
+        once (:meth:`load`), which costs fewer calls than a page of look-ups.
+        """
+        if self._complete:
+            return self
+        adapter = self.route.target_adapter(context)
+        if full and not self._counted:
+            held = adapter.count(self.route.target_object)
+            self._counted = True
+            self.reads += 1
+            if held <= self.whole_read_limit:
+                if held:
+                    self.load(context)
+                self._complete = True
+                return self
+        self._index = [defaultdict(list) for _ in self.groups]
+        self._links = {}
+        pending = list(rows)
+        for position, group in enumerate(self.groups):
+            values: dict[str, str] = {}
+            for row in pending:
+                if _key(group, row) is not None:
+                    for spelling in _spellings(row.get(group[0][0])):
+                        values.setdefault(spelling.casefold() if spelling.isascii() else spelling, spelling)
+            if not values:
+                continue
+            self.add(adapter.read_by_keys(
+                self.route.target_object, group[0][1], list(values.values()), fields=self.target_fields
+            ))
+            self.reads += 1
+            index = self._index[position]
+            pending = [row for row in pending if not index.get(_key(group, row) or ())]
         return self
 
     def add(self, page: pd.DataFrame) -> None:
-        """Index a page of target records."""
+        """Index a page of target records (a record indexed already is not added again)."""
+        fresh = ~page["id"].astype(str).isin(self._links)
+        page = page[fresh.to_numpy()]
         ids = page["id"].astype(str).tolist()
         links = page[self.route.target_link_field].tolist()
         for record_id, link in zip(ids, links, strict=True):
@@ -98,11 +163,11 @@ class MatchIndex:
                 if all(part is not None for part in key):
                     index[key].append(record_id)
 
-    def find(self, row: dict[str, Any]) -> Match:
+    def find(self, row: Mapping[str, Any]) -> Match:
         """Look a source record (its source columns) up, group by group; the first group that finds wins."""
         for position, (group, index) in enumerate(zip(self.groups, self._index, strict=True)):
-            key = tuple(normalise_key(row.get(source)) for source, _ in group)
-            if any(part is None for part in key):
+            key = _key(group, row)
+            if key is None:
                 continue
             found = index.get(key, [])
             if len(found) == 1:
@@ -110,6 +175,22 @@ class MatchIndex:
             if len(found) > 1:
                 return Match(ambiguous=True, group=position)
         return Match()
+
+
+def _spellings(value: Any) -> list[str]:
+    """The spellings of a key value a look-up sends: the value as it is (trimmed), and for text beyond ASCII its
+    lower and upper case too (both systems compare text ignoring case, but some, like the emulators, fold the
+    case of ASCII letters only)."""
+    text = str(value).strip()
+    if text.isascii():
+        return [text]
+    return list(dict.fromkeys([text, text.lower(), text.upper()]))
+
+
+def _key(group: list[tuple[str, str]], row: Mapping[str, Any]) -> tuple[str | None, ...] | None:
+    """A source record's normalised values for one match-key group, or ``None`` when one is missing."""
+    key = tuple(normalise_key(row.get(source)) for source, _ in group)
+    return None if any(part is None for part in key) else key
 
 
 def _missing(value: Any) -> bool:

@@ -421,8 +421,9 @@ def match_route(entity: EntityMapping) -> Route:
 def propose_matches(context: SyncContext, entity: EntityMapping) -> MatchPreview:
     """The pairs the entity's match keys propose among records coupled with nothing, by priority.
 
-    Every target record is read into a :class:`tandem.sync.coupling.MatchIndex` once; the source records are
-    read page by page and looked up group by group (the mapping's order: the first group that finds wins). A
+    The source records are read page by page and looked up group by group in a
+    :class:`tandem.sync.coupling.MatchIndex` (as a full pass: a target of at most its whole-read limit is read
+    once, a larger one is looked up page by page) (the mapping's order: the first group that finds wins). A
     source record whose keys find several targets, or a target several sources find, is left out (ambiguous);
     so is one whose partner is coupled already. Records coupled already are not looked up.
 
@@ -432,7 +433,7 @@ def propose_matches(context: SyncContext, entity: EntityMapping) -> MatchPreview
     if not entity.match_keys:
         raise UnknownEntityError(f"the entity {entity.name!r} has no match_keys in its mapping: couple it by hand")
     route = match_route(entity)
-    index = MatchIndex(route).load(context)
+    index = MatchIndex(route)
     preview = MatchPreview(source_side=route.source_side)
     found: dict[str, tuple[str, Match]] = {}
     by_target: dict[str, int] = {}
@@ -443,10 +444,10 @@ def propose_matches(context: SyncContext, entity: EntityMapping) -> MatchPreview
         ids = [str(row["id"]) for row in rows]
         with session_scope(context.store, write=False) as session:
             bound = bindings_by_ids(session, context.connection_id, entity.name, route.source_side, ids)
-        for source_id, row in zip(ids, rows, strict=True):
-            binding = bound.get(source_id)
-            if binding is not None and (binding.erp_id if route.source_side is Side.CRM else binding.crm_id):
-                continue
+        unbound = [(source_id, row) for source_id, row in zip(ids, rows, strict=True)
+                   if not _coupled(bound.get(source_id), route.source_side)]
+        index.look_up(context, [row for _, row in unbound], full=True)
+        for source_id, row in unbound:
             match = index.find(row)
             if match.ambiguous:
                 preview.ambiguous += 1
@@ -474,6 +475,11 @@ def propose_matches(context: SyncContext, entity: EntityMapping) -> MatchPreview
     log.info("%s: match keys propose %d pairs (%d unmatched, %d ambiguous, %d partners coupled already)",
              entity.name, len(preview.proposals), preview.unmatched, preview.ambiguous, preview.partner_coupled)
     return preview
+
+
+def _coupled(binding: Binding | None, side: Side) -> bool:
+    """Whether a ``side`` record's binding couples it with a partner."""
+    return binding is not None and bool(binding.erp_id if side is Side.CRM else binding.crm_id)
 
 
 @dataclass
