@@ -6,6 +6,7 @@ import pytest
 
 from emulators.erp.schema import record_specs
 from emulators.salesforce.schema import load_schema
+from tandem.erp.availability import STOCK_ENTITIES, stock_field_names
 from tandem.erp.pricing import PRICE_ENTITY, PRICE_FIELDS
 from tandem.mapping import MAPPINGS_DIR, Direction, MappingSet, check_fields_exist, load_mapping_set
 
@@ -22,6 +23,8 @@ def test_every_field_exists_in_the_systems(mappings: MappingSet) -> None:
     catalog |= {("erp", name): {f.name for f in spec.fields} | {"dateCreated", "lastModifiedDate"}
                 for name, spec in erp.items()}
     catalog[("erp", PRICE_ENTITY)] = set(PRICE_FIELDS)  # the adapter's virtual entity over items' pricing matrices
+    for entity in STOCK_ENTITIES:  # the adapter's read-only stock entities (getItemAvailability)
+        catalog[("erp", entity)] = set(stock_field_names(entity))
     check_fields_exist(mappings, catalog)
 
 

@@ -2,9 +2,10 @@
 
 A basic search (``TransactionSearchBasic`` ...) lists fields of search types (``SearchDateField``,
 ``SearchStringField``, ``SearchMultiSelectField`` ...), each with an ``operator`` attribute and one or two
-``searchValue`` children. ``lastModifiedDate``, ``dateCreated``/``created``, ``internalId``, ``externalId`` and
-their ``...Number``/``...String`` forms are columns; other fields are read from the record's stored values
-(``json_extract``). The ``type`` and ``subType`` filters choose record types and are handled by the caller.
+``searchValue`` children. ``lastModifiedDate``/``lastModified``, ``dateCreated``/``created``, ``internalId``,
+``externalId`` and their ``...Number``/``...String`` forms are columns; other fields are read from the record's
+stored values (``json_extract``). The ``type`` and ``subType`` filters choose record types and are handled by the
+caller.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from emulators.erp.requests_xml import child_text, children, parse_datetime, par
 from emulators.erp.soapfaults import ClientFault
 
 FAR = 2**62
-_DATE_COLUMNS = {"lastModifiedDate": "last_modified", "dateCreated": "date_created", "created": "date_created"}
+_DATE_COLUMNS = {"lastModifiedDate": "last_modified", "lastModified": "last_modified", "dateCreated": "date_created",
+                 "created": "date_created"}
 _RANGE_OPERATORS = {"after", "before", "on", "onOrAfter", "onOrBefore", "within", "notAfter", "notBefore", "notOn",
                     "notOnOrAfter", "notOnOrBefore", "notWithin"}
 
@@ -246,7 +248,7 @@ def criterion_sql(kind: str, name: str, element: etree._Element, what: str, now:
         column = "external_id" if name == "externalIdString" else _json(name)
         return _string_sql(column, element, what)
     if kind == "SearchLongField":
-        column = "internal_id" if name == "internalIdNumber" else _json(name)
+        column = "internal_id" if name in ("internalIdNumber", "id") else _json(name)  # id: a custom record's
         return _number_sql(column, element, what, int)
     if kind == "SearchDoubleField":
         return _number_sql(_json(name), element, what, float)

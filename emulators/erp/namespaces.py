@@ -25,6 +25,7 @@ PREFIXES: dict[str, str] = {
     "tranSales": f"urn:sales_{VERSION}.transactions.webservices.netsuite.com",
     "tranCust": f"urn:customers_{VERSION}.transactions.webservices.netsuite.com",
     "actSched": f"urn:scheduling_{VERSION}.activities.webservices.netsuite.com",
+    "setupCustom": f"urn:customization_{VERSION}.setup.webservices.netsuite.com",
 }
 PREFIX_OF: dict[str, str] = {uri: prefix for prefix, uri in PREFIXES.items()}
 

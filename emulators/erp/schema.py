@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from emulators.erp.namespaces import PREFIX_OF, PREFIXES, VERSION, XSD
+
+if TYPE_CHECKING:
+    from emulators.erp.custom_records import CustomRecordType
 
 WSDL_ROOT = Path(__file__).resolve().parent / "wsdl"
 XSD_ROOT = WSDL_ROOT / "xsd"
@@ -25,8 +29,8 @@ RECORD_XSDS = (
     "lists/v2023_2_0/employees.xsd",
     "lists/v2023_2_0/accounting.xsd",
     "transactions/v2023_2_0/sales.xsd",
-    "transactions/v2023_2_0/customers.xsd",
     "activities/v2023_2_0/scheduling.xsd",
+    "setup/v2023_2_0/customization.xsd",
 )
 SYSTEM_FIELDS = frozenset({"dateCreated", "lastModifiedDate"})
 
@@ -42,6 +46,8 @@ class FieldKind(StrEnum):
     REF = "ref"
     ENUM = "enum"
     MATRIX = "pricingMatrix"
+    LOCATIONS = "locationsList"
+    ITEMS = "itemList"
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class RecordSpec:
     fields: tuple[FieldSpec, ...]
     required: frozenset[str]
     name_field: str | None
+    custom_type: CustomRecordType | None = None  # set for a custom record type (``customrecord_contract``)
     by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,9 +110,6 @@ RULES: dict[str, _Rules] = {
     "location": _Rules(("name",), "name", {}),
     "salesOrder": _Rules(("entity",), "tranId", _TRANSACTION_REFS),
     "invoice": _Rules(("entity",), "tranId", {**_TRANSACTION_REFS, "createdFrom": ("salesOrder",)}),
-    "contract": _Rules(("entity",), "tranId", {
-        "entity": ("customer",), "currency": ("currency",), "salesRep": ("employee",),
-    }),
     "task": _Rules(("title",), "title", {
         "assigned": ("employee",), "company": ("customer",), "contact": ("contact",),
     }),
@@ -171,6 +175,10 @@ def record_specs() -> dict[str, RecordSpec]:
                     fields.append(FieldSpec(name, FieldKind.REF, targets=rules.targets[name]))
                 elif local == "PricingMatrix":
                     fields.append(FieldSpec(name, FieldKind.MATRIX))
+                elif local == "InventoryItemLocationsList":
+                    fields.append(FieldSpec(name, FieldKind.LOCATIONS, targets=("location",)))
+                elif local == "SalesOrderItemList":
+                    fields.append(FieldSpec(name, FieldKind.ITEMS, targets=ITEM_TYPES))
                 else:
                     fields.append(FieldSpec(name, FieldKind.ENUM, choices=enums[(namespace, local)]))
             spec = RecordSpec(record_type, type_name, prefix, tuple(fields), frozenset(rules.required),
@@ -183,13 +191,16 @@ def record_specs() -> dict[str, RecordSpec]:
     missing = set(RULES) - set(specs)
     if missing:
         raise RuntimeError(f"no XSD defines the record types {sorted(missing)}")
+    from emulators.erp.custom_records import custom_record_specs  # it builds on this module's types
+
+    specs.update(custom_record_specs())
     return specs
 
 
 @cache
 def specs_by_qualified_type() -> dict[tuple[str, str], RecordSpec]:
     """The specs keyed by ``(namespace, TypeName)``, for resolving ``xsi:type``."""
-    return {(PREFIXES[s.prefix], s.type_name): s for s in record_specs().values()}
+    return {(PREFIXES[s.prefix], s.type_name): s for s in record_specs().values() if s.custom_type is None}
 
 
 @dataclass(frozen=True)
@@ -220,7 +231,8 @@ SEARCH_FAMILIES: tuple[SearchFamily, ...] = (
     SearchFamily("TransactionSearchBasic", ("salesOrder", "invoice"),
                  {"_salesOrder": ("salesOrder",), "_invoice": ("invoice",)}),
     SearchFamily("UnitsTypeSearchBasic", ("unitsType",)),
-    SearchFamily("ContractSearchBasic", ("contract",)),  # the emulator's stand-in, see customers.xsd
+    # Custom records: the type is chosen by the search's recType (emulators/erp/custom_records.py).
+    SearchFamily("CustomRecordSearchBasic", ()),
 )
 # Item subtypes of ItemSearchBasic.subType: the service items the emulator has are all for sale.
 ITEM_SUBTYPES: dict[str, tuple[str, ...]] = {"_forSale": ("serviceSaleItem",), "_forResale": (), "_forPurchase": ()}
@@ -238,7 +250,7 @@ def search_field_kinds() -> dict[tuple[str, str], str]:
     """``(SearchBasicType, field)`` → the search field's type (``SearchDateField``) from ``common.xsd``."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     kinds: dict[tuple[str, str], str] = {}
-    for relative in ("platform/v2023_2_0/common.xsd", "transactions/v2023_2_0/customers.xsd"):
+    for relative in ("platform/v2023_2_0/common.xsd",):
         root = etree.parse(str(XSD_ROOT / relative), parser).getroot()
         for complex_type in root.iter(f"{{{XSD}}}complexType"):
             name = complex_type.get("name", "")
@@ -267,7 +279,8 @@ def search_wrappers() -> dict[tuple[str, str], tuple[str, frozenset[str]]]:
                     basic = _qname(element, element.get("type", ""))[1]
                 else:
                     joins.add(element.get("name", ""))
-            found[(namespace, complex_type.get("name", ""))] = (basic, frozenset(joins))
+            if basic in search_families():  # CustomListSearch: a search the emulator has no records for
+                found[(namespace, complex_type.get("name", ""))] = (basic, frozenset(joins))
     return found
 
 

@@ -2,8 +2,9 @@
 
 Sizes match the Salesforce demo org: 300 customers with 1 to 3 contacts each, 10 employees (sales
 reps), 4 currencies, 3 units types, 40 inventory and 12 service (for sale) items with 5 prices each in
-their pricing matrices, 4 price levels, 5 payment terms, 3 locations, 80 sales orders, 50 invoices,
-25 contracts and 1,000 tasks.
+their pricing matrices (the inventory items with stock at each of the 3 locations), 4 price levels,
+5 payment terms, 3 locations, 80 sales orders, 50 invoices, 25 contracts (``customrecord_contract`` custom
+records) and 1,000 tasks.
 Dates are relative to the emulator clock's day, so the same day gives the same data.
 """
 
@@ -21,6 +22,7 @@ from emulators.salesforce.seed import FIRST_NAMES as SALES_TEAM_FIRST
 from emulators.salesforce.seed import LAST_NAMES as SALES_TEAM_LAST
 
 SEED = 20232
+ACTIVE, EXPIRED = "2", "3"  # customlist_contract_status values
 FIRST = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Mateo", "Sofia", "Lucas", "Mia", "Ethan", "Amara", "Kenji",
          "Priya", "Diego", "Hannah", "Omar", "Chloe", "Felix", "Ingrid", "Tomás", "Leila", "Ravi", "Nora", "Samuel"]
 LAST = ["Johnson", "Nguyen", "Garcia", "Okafor", "Schmidt", "Rossi", "Tanaka", "Patel", "Kowalski", "Dubois",
@@ -55,6 +57,21 @@ def _pricing(currency: str, level: str, price: float) -> dict[str, Any]:
     """One pricing matrix line: the base-quantity price of an item at a price level in a currency."""
     return {"currency": _ref("currency", currency), "priceLevel": _ref("priceLevel", level),
             "prices": [{"value": price, "quantity": None}]}
+
+
+def _stock(item_index: int, location_count: int) -> dict[str, Any]:
+    """An inventory item's stock at each demo location (its own random stream: the other demo data stays as it was).
+
+    Every fifth item is out of stock at the last location, so a demo shows an empty shelf too.
+    """
+    rng = random.Random(SEED * 1000 + item_index)
+    lines = []
+    for location in range(location_count):
+        on_hand = 0.0 if item_index % 5 == 0 and location == location_count - 1 else float(rng.randrange(0, 400))
+        lines.append({"locationId": _ref("location", f"LOC-{location + 1}"), "quantityOnHand": on_hand,
+                      "quantityCommitted": float(rng.randrange(0, int(on_hand) // 4 + 1)),
+                      "quantityOnOrder": float(rng.choice([0, 0, 50, 100, 250])), "quantityBackOrdered": 0.0})
+    return {"replaceAll": True, "locations": lines}
 
 
 def demo_rows(day: datetime) -> list[tuple[str, list[tuple[str, dict[str, Any]]]]]:
@@ -109,6 +126,8 @@ def demo_rows(day: datetime) -> list[tuple[str, list[tuple[str, dict[str, Any]]]
                  for level, (_, discount) in enumerate(levels)]
         lines.append(_pricing("CUR-EUR", "PL-1", round(base / 1.08, 2)))
         values["pricingMatrix"] = {"replaceAll": True, "pricing": lines}
+    for index, (_, values) in enumerate(items):
+        values["locationsList"] = _stock(index, len(locations))
     data.append(("inventoryItem", items))
     data.append(("serviceSaleItem", services))
     customers, contacts, names = [], [], set()
@@ -159,12 +178,13 @@ def demo_rows(day: datetime) -> list[tuple[str, list[tuple[str, dict[str, Any]]]
     for i in range(25):
         customer_id, customer = rng.choice(customers)
         start = day - timedelta(days=rng.randrange(0, 700))
-        contracts.append((f"CON-{i + 1:04d}", {
-            "tranId": f"CTR{300 + i}", "entity": _ref("customer", customer_id),
-            "status": "_active" if start > day - timedelta(days=365) else "_expired",
-            "startDate": iso(start), "endDate": iso(start + timedelta(days=365)), "currency": customer["currency"],
-            "salesRep": customer["salesRep"], "total": float(rng.randrange(12, 240) * 500)}))
-    data.append(("contract", contracts))
+        contracts.append((f"CON-{i + 1:04d}", {  # a custom record (emulators/erp/custom_records.py)
+            "name": f"CTR{300 + i}", "custrecord_contract_customer": _ref("customer", customer_id),
+            "custrecord_contract_status": {"internalId": ACTIVE if start > day - timedelta(days=365) else EXPIRED},
+            "custrecord_contract_start": iso(start), "custrecord_contract_end": iso(start + timedelta(days=365)),
+            "custrecord_contract_currency": customer["currency"], "custrecord_contract_sales_rep": customer["salesRep"],
+            "custrecord_contract_value": float(rng.randrange(12, 240) * 500)}))
+    data.append(("customrecord_contract", contracts))
     tasks = []
     for i in range(1000):
         customer_id, customer = rng.choice(customers)

@@ -16,9 +16,11 @@ from lxml import etree
 
 from emulators.common.clock import EmulatorClock
 from emulators.erp.auth import PassportChecker
+from emulators.erp.availability import item_availability
 from emulators.erp.criteria import criterion_sql, date_bounds, inclusive_range, type_filter
+from emulators.erp.custom_records import CUSTOM_RECORD, custom_lists, custom_record_type, custom_record_types
 from emulators.erp.namespaces import PREFIXES, VERSION, envelope
-from emulators.erp.render import iso, iso_ms, ref_attributes, ref_xml, status_xml
+from emulators.erp.render import base_ref_xml, custom_record_type_xml, iso, iso_ms, status_xml
 from emulators.erp.requests_xml import (
     SoapRequest,
     child_text,
@@ -58,6 +60,7 @@ OPERATIONS = (
     "getConsolidatedExchangeRate",
 )
 MESSAGES_NS = PREFIXES["platformMsgs"]
+CUSTOM_SEARCH = "CustomRecordSearchBasic"
 UNAUTHENTICATED = frozenset({"getDataCenterUrls"})
 REQUEST_ELEMENTS = request_elements()
 DEFAULT_PAGE_SIZE = 1000
@@ -81,13 +84,34 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def base_ref(element: etree._Element) -> dict[str, str]:
+    """A ``baseRef``'s reference: a ``RecordRef``'s parts; a ``CustomRecordRef``'s with the custom record type's script
+    id as ``type`` (``customRecord`` with ``typeKey`` when its ``typeId``/``scriptId`` names no type); a
+    ``CustomizationRef``'s ``internalId``/``scriptId`` with its ``type`` (``customRecordType``)."""
+    kind = element.get(f"{{{PREFIXES['xsi']}}}type", "").rpartition(":")[2]
+    ref = parse_ref(element)
+    if kind == "CustomRecordRef":
+        key = element.get("typeId") or element.get("scriptId") or ""
+        found = custom_record_type(key) if key else None
+        ref["type"] = found.script_id if found else CUSTOM_RECORD
+        if found is None:
+            ref["typeKey"] = key
+    elif kind == "CustomizationRef" and element.get("scriptId"):
+        ref["scriptId"] = element.get("scriptId", "")
+    return ref
+
+
+def _unknown_custom_type(ref: dict[str, str]) -> tuple[str, str]:
+    key = ref.get("typeKey") or ref.get("internalId") or ref.get("scriptId") or ""
+    return ("INVALID_CSTM_RCRD_TYPE_KEY", f"Invalid custom record type key {key}.")
+
+
 def _write_response_list(outcomes: list[WriteOutcome]) -> str:
     parts = ['<platformMsgs:writeResponseList><platformCore:status isSuccess="true"/>']
     for outcome in outcomes:
         parts.append(
             f"<platformMsgs:writeResponse>{status_xml(outcome.errors)}"
-            f'<platformMsgs:baseRef xsi:type="platformCore:RecordRef"{ref_attributes(outcome.ref)}/>'
-            "</platformMsgs:writeResponse>"
+            f'{base_ref_xml("platformMsgs:baseRef", outcome.ref)}</platformMsgs:writeResponse>'
         )
     parts.append("</platformMsgs:writeResponseList>")
     return "".join(parts)
@@ -133,6 +157,7 @@ class ErpService:
             "asyncUpsertList": self._async_upsert_list,
             "checkAsyncStatus": self._check_async_status,
             "getAsyncResult": self._get_async_result,
+            "getItemAvailability": lambda request: item_availability(self.store, request.body),
         }
         self.base_url = ""
 
@@ -214,7 +239,7 @@ class ErpService:
         if not elements:
             raise ClientFault(f"{request.operation} needs at least one baseRef.")
         self._limit(elements, limit, request.operation)
-        return [parse_ref(e) for e in elements]
+        return [base_ref(e) for e in elements]
 
     def upsert_elements(self, elements: list[etree._Element], mode: str) -> list[WriteOutcome]:
         """Parse and write records (``mode`` ``add`` or ``upsert``); used by the async jobs too."""
@@ -232,8 +257,7 @@ class ErpService:
     @staticmethod
     def _write_response(outcome: WriteOutcome) -> str:
         return (f"<platformMsgs:writeResponse>{status_xml(outcome.errors)}"
-                f'<platformMsgs:baseRef xsi:type="platformCore:RecordRef"{ref_attributes(outcome.ref)}/>'
-                "</platformMsgs:writeResponse>")
+                f'{base_ref_xml("platformMsgs:baseRef", outcome.ref)}</platformMsgs:writeResponse>')
 
     def _add(self, request: SoapRequest) -> str:
         return self._write_response(self.upsert_elements([self._one(request, "record")], "add")[0])
@@ -253,13 +277,18 @@ class ErpService:
     def _upsert_list(self, request: SoapRequest) -> str:
         return _write_response_list(self.upsert_elements(self._records(request, self.limits.upsert_list), "upsert"))
 
+    def _delete_refs(self, refs: list[dict[str, str]]) -> list[WriteOutcome]:
+        outcomes = self.store.delete(refs, now_ms=self._now_ms())
+        for ref, outcome in zip(refs, outcomes, strict=True):
+            if ref.get("type") == CUSTOM_RECORD:  # a CustomRecordRef whose typeId names no custom record type
+                outcome.errors = [_unknown_custom_type(ref)]
+        return outcomes
+
     def _delete(self, request: SoapRequest) -> str:
-        ref = parse_ref(self._one(request, "baseRef"))
-        return self._write_response(self.store.delete([ref], now_ms=self._now_ms())[0])
+        return self._write_response(self._delete_refs([base_ref(self._one(request, "baseRef"))])[0])
 
     def _delete_list(self, request: SoapRequest) -> str:
-        refs = self._refs(request, self.limits.delete_list)
-        return _write_response_list(self.store.delete(refs, now_ms=self._now_ms()))
+        return _write_response_list(self._delete_refs(self._refs(request, self.limits.delete_list)))
 
     # reads -------------------------------------------------------------------------------
 
@@ -273,13 +302,34 @@ class ErpService:
         return (f'<platformMsgs:readResponse><platformCore:status isSuccess="true"/>{record}</platformMsgs:record>'
                 "</platformMsgs:readResponse>")
 
+    def _read_refs(self, refs: list[dict[str, str]]) -> list[str]:
+        """One ``readResponse`` per reference: a record, a custom record type (a ``CustomizationRef``) or an error."""
+        out: list[str] = []
+        for ref, xml in zip(refs, self.store.get(refs), strict=True):
+            if ref.get("type") == CUSTOM_RECORD:
+                out.append(f"<platformMsgs:readResponse>{status_xml([_unknown_custom_type(ref)])}"
+                           "</platformMsgs:readResponse>")
+            elif ref.get("type") == "customRecordType":
+                found = custom_record_type(ref.get("internalId") or ref.get("scriptId") or "")
+                if found is None:
+                    out.append(f"<platformMsgs:readResponse>{status_xml([_unknown_custom_type(ref)])}"
+                               "</platformMsgs:readResponse>")
+                else:
+                    lists = {c.script_id: c.internal_id for c in custom_lists().values()}
+                    out.append('<platformMsgs:readResponse><platformCore:status isSuccess="true"/>'
+                               f"{custom_record_type_xml('platformMsgs:record', found, lists)}"
+                               "</platformMsgs:readResponse>")
+            else:
+                out.append(self._read_response(xml))
+        return out
+
     def _get(self, request: SoapRequest) -> str:
-        return self._read_response(self.store.get([parse_ref(self._one(request, "baseRef"))])[0])
+        return self._read_refs([base_ref(self._one(request, "baseRef"))])[0]
 
     def _get_list(self, request: SoapRequest) -> str:
         refs = self._refs(request, self.limits.get_list)
         parts = ['<platformMsgs:readResponseList><platformCore:status isSuccess="true"/>']
-        parts.extend(self._read_response(xml) for xml in self.store.get(refs))
+        parts.extend(self._read_refs(refs))
         parts.append("</platformMsgs:readResponseList>")
         return "".join(parts)
 
@@ -346,14 +396,16 @@ class ErpService:
             return self._families[basic_type], etree.Element("basic")
         return self._families[basic_type], basic
 
+    @staticmethod
+    def _search_error(error: tuple[str, str]) -> str:
+        return f"<platformCore:searchResult>{status_xml([error])}</platformCore:searchResult>"
+
     def _search(self, request: SoapRequest) -> str:
         search_record = self._one(request, "searchRecord")
         family, basic = self._basic_search(search_record)
         page_size = self._page_size(request)
         if page_size is None:
-            return ("<platformCore:searchResult>"
-                    f"{status_xml([('USER_ERROR', 'The page size must be between 5 and 1000.')])}"
-                    "</platformCore:searchResult>")
+            return self._search_error(("USER_ERROR", "The page size must be between 5 and 1000."))
         record_types = set(family.record_types)
         where: list[str] = []
         params: list[Any] = []
@@ -374,6 +426,12 @@ class ErpService:
                                       f"(it has {', '.join(sorted(family.by_type))}).")
                 chosen = {t for v in values for t in family.by_type[v]}
                 record_types = record_types - chosen if exclude else record_types & chosen
+            elif name == "recType" and family.basic == CUSTOM_SEARCH:
+                key = criterion.get("internalId") or criterion.get("scriptId") or ""
+                found = custom_record_type(key)
+                if found is None:
+                    return self._search_error(_unknown_custom_type({"typeKey": key}))
+                record_types = {found.script_id}
             elif name == "subType" and family.basic == "ItemSearchBasic":
                 exclude, values = type_filter(criterion, what)
                 chosen = {t for v in values for t in ITEM_SUBTYPES.get(v, ())}
@@ -383,6 +441,8 @@ class ErpService:
                 condition, values_ = criterion_sql(kind, name, criterion, what, now)
                 where.append(condition)
                 params += values_
+        if family.basic == CUSTOM_SEARCH and not record_types:
+            return self._search_error(("USER_ERROR", "A custom record search needs a recType."))
         ids = self.store.search_ids(tuple(sorted(record_types)), where, params)
         result = ResultSet(family.basic, ids, page_size, now)
         search_id = self.searches.add(result)
@@ -444,6 +504,7 @@ class ErpService:
         low, high = -(2**62), 2**62
         types: list[str] | None = None
         exclude = False
+        script_id = ""
         for criterion in filter_element:
             if not isinstance(criterion.tag, str):
                 continue
@@ -453,8 +514,13 @@ class ErpService:
                 low, high = inclusive_range(*date_bounds(criterion, what, self.clock.now()), what)
             elif name == "type":
                 exclude, types = type_filter(criterion, "getDeletedFilter.type")
+            elif name == "scriptId":
+                script_id = child_text(criterion, "searchValue") or ""
             else:
                 raise ClientFault(f"getDeletedFilter has no field {name!r}.")
+        if types is not None and CUSTOM_RECORD in types:  # customRecord: the custom record types (scriptId: one)
+            chosen = [t for t in custom_record_types() if script_id in ("", t)]
+            types = [t for t in types if t != CUSTOM_RECORD] + chosen
         size = self.limits.get_deleted_page
         total, rows = self.store.deleted(types, exclude, low, high, (page_index - 1) * size, size)
         total_pages = -(-total // size)
@@ -467,7 +533,7 @@ class ErpService:
                 ref["externalId"] = external_id
             items.append(
                 f"<platformCore:deletedRecord><platformCore:deletedDate>{iso_ms(deleted_ms)}"
-                f"</platformCore:deletedDate>{ref_xml('platformCore:record', ref, xsi_type=True)}"
+                f"</platformCore:deletedDate>{base_ref_xml('platformCore:record', ref)}"
                 "</platformCore:deletedRecord>"
             )
         return (

@@ -18,8 +18,10 @@ from typing import Any
 
 import orjson
 
+from emulators.erp.custom_records import custom_lists, list_value
 from emulators.erp.render import record_xml
 from emulators.erp.requests_xml import ParsedRecord
+from emulators.erp.sales_orders import complete_sales_order
 from emulators.erp.schema import PRICING_TARGETS, FieldKind, RecordSpec, record_specs
 
 SCHEMA = """
@@ -243,6 +245,8 @@ class ErpStore:
         ref = {"type": spec.record_type}
         if record.external_id is not None:
             ref["externalId"] = record.external_id
+        if record.error is not None:
+            return WriteOutcome([record.error], ref)
         existing = None
         if mode == "update" and record.internal_id is not None:
             try:
@@ -276,7 +280,7 @@ class ErpStore:
         fields.update(record.values)
         for name in record.nulls:
             fields.pop(name, None)
-        errors = self._validate(conn, spec, fields, record.values, previous)
+        errors = self._validate(conn, spec, fields, record.values, previous, now_ms)
         if errors:
             if existing:
                 ref["internalId"] = str(existing[0])
@@ -303,7 +307,7 @@ class ErpStore:
 
     def _validate(
         self, conn: sqlite3.Connection, spec: RecordSpec, fields: dict[str, Any], sent: dict[str, Any],
-        previous: dict[str, Any],
+        previous: dict[str, Any], now_ms: int = 0,
     ) -> Errors:
         missing = [name for name in sorted(spec.required) if fields.get(name) in (None, "")]
         if missing:
@@ -315,12 +319,24 @@ class ErpStore:
                 if isinstance(merged, tuple):
                     return [merged]
                 fields[name] = merged
+            if field.kind is FieldKind.LOCATIONS:
+                stock = self._locations(conn, value, previous.get(name) or [], now_ms)
+                if isinstance(stock, tuple):
+                    return [stock]
+                fields[name] = stock
             if field.kind is FieldKind.REF:
-                resolved = self.resolve_ref(conn, value, field.targets)
+                if field.targets and field.targets[0] in custom_lists():
+                    resolved = list_value(value, field.targets[0])
+                else:
+                    resolved = self.resolve_ref(conn, value, field.targets)
                 if resolved is None:
                     key = value.get("internalId") or value.get("externalId") or "(none)"
                     return [("INVALID_KEY_OR_REF", f"Invalid {name} reference key {key}.")]
                 fields[name] = resolved
+        if spec.record_type == "salesOrder":
+            error = complete_sales_order(conn, self.resolve_ref, fields, sent, previous)
+            if error is not None:
+                return [error]
         return []
 
     def _pricing_matrix(
@@ -346,6 +362,35 @@ class ErpStore:
                     return ("INVALID_KEY_OR_REF", f"Invalid pricing {part} reference key {key}.")
                 resolved[part] = found
             lines[(resolved["currency"]["internalId"], resolved["priceLevel"]["internalId"])] = resolved
+        return list(lines.values())
+
+    def _locations(
+        self, conn: sqlite3.Connection, sent: dict[str, Any], old: list[dict[str, Any]], now_ms: int
+    ) -> list[dict[str, Any]] | tuple[str, str]:
+        """Resolve a sent ``locationsList``'s locations and merge it into ``old`` (``replaceAll`` replaces it).
+
+        Lines are keyed by location: a sent line updates the quantities it names on the stored line of its
+        location. ``quantityAvailable`` is derived (on hand less committed, never below zero) whatever was sent,
+        and ``lastQtyAvailableChange`` (milliseconds) moves when it changes.
+
+        Returns:
+            The merged lines, or the ``(code, message)`` of the first location that does not resolve.
+        """
+        stored = {line["locationId"]["internalId"]: line for line in old}
+        lines: dict[str, dict[str, Any]] = {} if sent["replaceAll"] else dict(stored)
+        for row in sent["locations"]:
+            ref = row.get("locationId")
+            found = self.resolve_ref(conn, ref, ("location",)) if ref else None
+            if found is None:
+                key = (ref or {}).get("internalId") or (ref or {}).get("externalId") or "(none)"
+                return ("INVALID_KEY_OR_REF", f"Invalid locations locationId reference key {key}.")
+            before = stored.get(found["internalId"], {})
+            line = {**before, **{k: v for k, v in row.items() if k != "quantityAvailable"}, "locationId": found}
+            on_hand, committed = line.get("quantityOnHand") or 0.0, line.get("quantityCommitted") or 0.0
+            line["quantityAvailable"] = max(float(on_hand) - float(committed), 0.0)
+            if line["quantityAvailable"] != before.get("quantityAvailable") or "lastQtyAvailableChange" not in line:
+                line["lastQtyAvailableChange"] = now_ms
+            lines[found["internalId"]] = line
         return list(lines.values())
 
     @staticmethod

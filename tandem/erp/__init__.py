@@ -2,5 +2,5 @@
 
 Modules: ``client`` (zeep client, WSDL cache, timeouts), ``passport`` (TokenPassport signing),
 ``schema`` (WSDL types and typed request values), ``parsing`` (raw-response lxml parsing),
-``errors`` (retryable/fatal classification), ``retry`` (bounded backoff), ``adapter`` (the protocol).
+``errors`` (retryable/fatal classification), ``adapter`` (the protocol; retries: :mod:`tandem.retrying`).
 """

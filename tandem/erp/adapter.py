@@ -10,8 +10,8 @@
   does not fit the WSDL fails on its own and is not sent.
 * Deletions: ``getDeleted`` over a ``deletedDate`` window filtered by record type, page by page.
 * Errors: whole-call failures are classified (:mod:`tandem.erp.errors`); idempotent calls are
-  retried in the adapter by :class:`~tandem.erp.retry.RetryPolicy` (``addList`` never is), after which
-  the retryable error reaches the Prefect task, whose ``retry_condition_fn=is_retryable`` decides.
+  retried in the adapter by :class:`~tandem.retrying.RetryPolicy` when transient (``addList`` never is); the
+  Prefect task retries only what that did not (:func:`tandem.retrying.worth_retrying_later`).
 * Logs carry operations, record types, ids and counts; never field values or credentials.
 """
 
@@ -28,7 +28,9 @@ from lxml import etree
 
 from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
 from tandem.erp import parsing
+from tandem.erp.availability import STOCK_ENTITIES, StockBook, stock_field_names
 from tandem.erp.client import ErpConnection, SoapClient
+from tandem.erp.custom_records import RecordTypes
 from tandem.erp.families import read_family
 from tandem.erp.price_book import PriceBook
 from tandem.erp.pricing import (
@@ -38,9 +40,9 @@ from tandem.erp.pricing import (
     price_frame,
     price_rows,
 )
-from tandem.erp.retry import RetryPolicy
-from tandem.erp.schema import InvalidRecord, UnknownEntity, WsdlTypes
+from tandem.erp.schema import InvalidRecord, UnknownEntity
 from tandem.errors import FatalSyncError, RetryableSyncError
+from tandem.retrying import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +95,9 @@ class ErpAdapter:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.soap = SoapClient(connection)
-        self.types = WsdlTypes(self.soap.zeep)
+        self.types = RecordTypes(self.soap.zeep, self._idempotent)
         self.prices = PriceBook(self.types, self._idempotent)
+        self.stock = StockBook(self, self._idempotent, self.types)
         self.async_threshold = async_threshold
         self.async_poll_interval = async_poll_interval
         self.async_max_wait = async_max_wait
@@ -147,6 +150,9 @@ class ErpAdapter:
             One frame per page with ``id``, ``modified_at`` (UTC) and the requested fields (see
             :mod:`tandem.erp.parsing` for reference columns), oldest modification first.
         """
+        if entity in STOCK_ENTITIES:
+            yield from self.stock.read_changed_since(entity, since, fields, page_size)
+            return
         self._record_type(entity)
         if entity == PRICE_ENTITY:
             yield from self._read_prices(since, fields, page_size)
@@ -243,6 +249,8 @@ class ErpAdapter:
         page answers it; item prices always carry their synthetic key; for a ``getAll`` type the records are
         read. Any other field is not searchable generically, so the answer is True (links are then looked up).
         """
+        if entity in STOCK_ENTITIES:
+            return True  # every stock row carries its link (its synthetic key, or its item's externalId)
         self._record_type(entity)
         if field != "externalId":
             return True
@@ -258,7 +266,8 @@ class ErpAdapter:
         return int(parsing.text(result, "totalRecords") or 0) > 0
 
     def _search(
-        self, entity: str, since: datetime | None, preferences: dict[str, Any], extra: dict[str, Any] | None = None
+        self, entity: str, since: datetime | None, preferences: dict[str, Any], extra: dict[str, Any] | None = None,
+        *, quiet: bool = False,
     ) -> etree._Element:
         family = read_family(entity)
         if family.basic is None or not self.types.has(family.basic):
@@ -266,10 +275,10 @@ class ErpAdapter:
         basic = self.types.get(family.basic)
         searchable = {name for name, _ in basic.elements}
         criteria: dict[str, Any] = {}
-        if since is not None and "lastModifiedDate" in searchable:
-            criteria["lastModifiedDate"] = self.types.get("SearchDateField")(
-                operator="onOrAfter", searchValue=_utc(since)
-            )
+        if since is not None and family.modified in searchable:
+            criteria[family.modified] = self.types.get("SearchDateField")(operator="onOrAfter", searchValue=_utc(since))
+        if family.custom:
+            criteria["recType"] = self.types.get("RecordRef")(internalId=self.types.custom_type(entity).internal_id)
         enum_field = self.types.get("SearchEnumMultiSelectField")
         if family.types:
             criteria["type"] = enum_field(operator="anyOf", searchValue=list(family.types))
@@ -277,7 +286,7 @@ class ErpAdapter:
             criteria["subType"] = enum_field(operator="anyOf", searchValue=list(family.sub_types))
         search_record = basic(**criteria, **(extra or {}))
         result = self._search_result(self._idempotent("search", preferences, searchRecord=search_record), "search")
-        logger.info(
+        (logger.debug if quiet else logger.info)(
             "erp search %s: %s records in %s pages",
             entity, parsing.text(result, "totalRecords"), parsing.text(result, "totalPages"),
         )
@@ -299,23 +308,28 @@ class ErpAdapter:
 
     def field_names(self, entity: str) -> frozenset[str]:
         """The fields of record type ``entity`` in the WSDL (to check mappings before writing)."""
+        if entity in STOCK_ENTITIES:
+            return stock_field_names(entity)
         self._record_type(entity)
         if entity == PRICE_ENTITY:
             return PRICE_FIELDS
         return self.types.field_names(entity)
 
     def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
-        """Return the ``entity`` records whose ``key_field`` is one of ``keys``, via ``getList``.
+        """Return the ``entity`` records whose ``key_field`` is one of ``keys`` (``getList``, or searches).
 
         Args:
             entity: the record type.
-            key_field: ``internalId`` (or ``id``) or ``externalId``.
-            keys: the key values (≤1,000 are sent per call).
+            key_field: ``internalId`` (or ``id``) or ``externalId`` (``getList``, ≤1,000 keys a call); or a text
+                field the record type's search filters on (a match key: see :meth:`_read_by_values`).
+            keys: the key values.
             fields: the flat column names wanted.
 
         Returns:
             One row per record found (keys not found are left out), with the ``key_field`` column.
         """
+        if entity in STOCK_ENTITIES:
+            return self.stock.read_by_keys(entity, key_field, keys, fields)
         self._record_type(entity)
         if entity == PRICE_ENTITY:
             if key_field not in ID_KEYS and key_field != "externalId":
@@ -328,9 +342,7 @@ class ErpAdapter:
         elif key_field == "externalId":
             part = "externalId"
         else:
-            raise FatalSyncError(
-                f"the ERP reads by internalId or externalId, not {key_field!r}", code="INVALID_KEY_FIELD", system="erp"
-            )
+            return self._read_by_values(entity, key_field, keys, fields)
         found: list[etree._Element] = []
         missing = 0
         for chunk in _chunks(list(dict.fromkeys(str(k) for k in keys)), GET_LIST_LIMIT):
@@ -350,6 +362,59 @@ class ErpAdapter:
         logger.info("erp getList %s: %d found, %d not found", entity, len(found), missing)
         columns = list(dict.fromkeys([part, *fields]))
         return parsing.records_frame(found, columns, self.types.reference_fields(entity))
+
+    def _read_by_values(self, entity: str, field: str, values: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
+        """The records whose text ``field`` equals one of ``values``, ignoring case and surrounding blanks.
+
+        SuiteTalk's ``SearchStringField`` compares one value per criterion (its operators are ``is``, ``startsWith``,
+        ``contains`` ... and no ``anyOf``), so each distinct value costs one ``search`` (all its pages): with
+        ``startsWith``, case-insensitive in NetSuite and the emulator, and the records found are kept when their
+        value is the wanted one. A ``getAll`` type is read whole (one call) and filtered. (The emulator folds the case
+        of ASCII letters only, as SQLite's ``LIKE``: a caller finds other letters in any case by sending the spellings.)
+
+        Raises:
+            FatalSyncError: ``INVALID_KEY_FIELD`` when the record type's search cannot filter on ``field``.
+        """
+        searched = [text for text in dict.fromkeys(str(v).strip() for v in values) if text]
+        wanted = {text.casefold() for text in searched}
+        family = read_family(entity)
+        columns = list(dict.fromkeys([field, *fields]))
+        if family.get_all:
+            frame = self._get_all(entity, columns)
+        else:
+            basic = self.types.get(family.basic) if family.basic and self.types.has(family.basic) else None
+            if basic is None or field not in {name for name, _ in basic.elements}:
+                raise FatalSyncError(
+                    f"the ERP cannot search {entity!r} by {field!r}", code="INVALID_KEY_FIELD", system="erp"
+                )
+            preferences = {"searchPreferences": {"bodyFieldsOnly": True, "returnSearchColumns": False,
+                                                 "pageSize": MAX_PAGE_SIZE}}
+            found: list[etree._Element] = []
+            for value in searched:
+                criteria = {field: self.types.get("SearchStringField")(operator="startsWith", searchValue=value)}
+                result = self._search(entity, None, preferences, criteria, quiet=True)
+                total_pages = int(parsing.text(result, "totalPages") or 0)
+                search_id = parsing.text(result, "searchId")
+                found.extend(parsing.children(parsing.find(result, "recordList"), "record"))
+                for index in range(2, total_pages + 1):
+                    page = self._idempotent("searchMoreWithId", preferences, searchId=search_id, pageIndex=index)
+                    found.extend(parsing.children(parsing.find(self._search_result(page, "searchMoreWithId"),
+                                                               "recordList"), "record"))
+            frame = parsing.records_frame(found, columns, self.types.reference_fields(entity))
+            logger.info("erp search %s by %s: %d values, %d records", entity, field, len(searched), len(frame))
+        keep = frame[field].map(lambda v: v is not None and str(v).strip().casefold() in wanted)
+        return frame[keep.astype(bool)].drop_duplicates("id").reset_index(drop=True)
+
+    def count(self, entity: str) -> int:
+        """How many ``entity`` records the ERP holds (a search's ``totalRecords`` with the smallest page)."""
+        self._record_type(entity)
+        if entity == PRICE_ENTITY:
+            return sum(len(page) for page in self._read_prices(None, ["externalId"], MAX_PAGE_SIZE))
+        if read_family(entity).get_all:
+            return len(self._get_all(entity, ["externalId"]))
+        preferences = {"searchPreferences": {"bodyFieldsOnly": True, "returnSearchColumns": False,
+                                             "pageSize": MIN_PAGE_SIZE}}
+        return int(parsing.text(self._search(entity, None, preferences), "totalRecords") or 0)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -517,6 +582,14 @@ class ErpAdapter:
 
     # -- deletions -----------------------------------------------------------------------------
 
+    def _deleted_type(self, entity: str) -> dict[str, Any]:
+        """getDeleted's filter on the record type: ``customRecord`` with the ``scriptId`` for a custom record type."""
+        enum_field = self.types.get("SearchEnumMultiSelectField")
+        if read_family(entity).custom:
+            return {"type": enum_field(operator="anyOf", searchValue=["customRecord"]),
+                    "scriptId": self.types.get("SearchStringField")(operator="is", searchValue=entity)}
+        return {"type": enum_field(operator="anyOf", searchValue=[entity])}
+
     def read_deleted_since(self, entity: str, since: datetime, until: datetime) -> DeletedWindow:
         """Return ``entity`` records deleted between ``since`` and ``until`` (``getDeleted``, paged).
 
@@ -528,14 +601,17 @@ class ErpAdapter:
         Returns:
             The deletions and, when the ERP says so, the earliest time it still reports.
         """
+        # A price line removed from a matrix, or a location line from an item, leaves no deletion record in NetSuite.
+        if entity in STOCK_ENTITIES:
+            return DeletedWindow(records=[], earliest_available=None)
         self._record_type(entity)
-        if entity == PRICE_ENTITY:  # a price line removed from a matrix leaves no deletion record in NetSuite
+        if entity == PRICE_ENTITY:
             return DeletedWindow(records=[], earliest_available=None)
         deleted_filter = self.types.get("GetDeletedFilter")(
             deletedDate=self.types.get("SearchDateField")(
                 operator="within", searchValue=_utc(since), searchValue2=_utc(until)
             ),
-            type=self.types.get("SearchEnumMultiSelectField")(operator="anyOf", searchValue=[entity]),
+            **self._deleted_type(entity),
         )
         records: list[DeletedRecord] = []
         earliest: datetime | None = None

@@ -43,6 +43,7 @@ from tandem.sync.conflicts import HELD, settle
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.coupling import Match, MatchIndex, holds_values
 from tandem.sync.manual_coupling import UNCOUPLED, pending_coupled_ids
+from tandem.sync.order_lines import OrderLines, coupled_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,10 @@ class EntityPass:
         two_way = route.entity.direction is Direction.BOTH
         self.reverse = Mapper(route.entity, opposite, templates=templates) if two_way else None
         self.index = MatchIndex(route)
-        self._index_loaded = False
+        #: The records' lines, for an entity that has them (orders travelling to the ERP).
+        self.lines = OrderLines.of(context, route)
+        #: Whether the pass reads every source record (a full sync): coupling may then read the target whole.
+        self._full = False
         #: Whether some target record held a link key when the pass first looked (``None``: not asked yet).
         self._links_exist: bool | None = None
         #: Each written target field's type (to compare a target's values with a mapped record's).
@@ -232,6 +236,7 @@ class EntityPass:
             extra.append(route.created_field)
         # The fields the opposite pass writes: a target re-linked is in step both ways only if they agree.
         extra += list(self._reverse_kinds)
+        extra += self.lines.header_fields() if self.lines is not None else []
         return list(dict.fromkeys([*self.mapper.source_fields(), *extra]))
 
     def target_fields(self) -> list[str]:
@@ -244,6 +249,7 @@ class EntityPass:
         """Sync every source record changed at or after ``since`` (everything when ``None``), then try
         again the records that failed before and were not among them (the watermark has moved past them)."""
         result = PassResult()
+        self._full = since is None
         source = self.route.source_adapter(self.context)
         with session_scope(self.context.store, write=False) as session:
             retry = set(
@@ -353,6 +359,8 @@ class EntityPass:
             index=page.index,
         )
         mapped = self.mapper.map_page(page, references=plan.references, creating=creating)
+        if self.lines is not None:
+            mapped = self.lines.attach(mapped, rows, self.mapper.digests.names)
         self._plan(plan, rows, mapped, bound, matches, taken)
         self._reconcile(plan, rows, bound, current)
         # Values not synced count for the records written (an unchanged record's skipped value is no news).
@@ -376,6 +384,11 @@ class EntityPass:
                 passes = _matches(page[column], condition)
                 rule = rule.where(passes | rule.notna(), condition.describe())
                 keep &= passes
+        if self.route.entity.exclude_coupled_in:
+            elsewhere = coupled_elsewhere(self.context, self.route, page["id"].astype(str).tolist())
+            coupled = page["id"].astype(str).map(lambda i: elsewhere.get(i))
+            rule = rule.where(coupled.isna() | rule.notna(), coupled)
+            keep &= coupled.isna()
         only_new = pd.Series(False, index=page.index)
         enabled_at = self.context.sync_enabled_at
         if self.route.entity.only_new_to_crm and self.route.source_side is Side.ERP and enabled_at is not None:
@@ -468,9 +481,7 @@ class EntityPass:
         rest = [source_id for source_id in unbound if source_id not in found]
         if not self.route.entity.match_keys or not rest:
             return found, current
-        if not self._index_loaded:
-            self.index.load(self.context)
-            self._index_loaded = True
+        self.index.look_up(self.context, [rows[source_id] for source_id in rest], full=self._full)
         found.update({source_id: self.index.find(rows[source_id]) for source_id in rest})
         return found, current
 

@@ -45,7 +45,8 @@ from tests.support.emulator import RunningEmulator, start_emulator
 
 ENTITIES = ["currency", "salesperson", "payment_term", "location", "customer", "contact", "sales_order", "invoice",
             "contract"]
-TRANSACTIONS = {"ERP_Sales_Order__c": "salesOrder", "ERP_Invoice__c": "invoice", "ERP_Contract__c": "contract"}
+TRANSACTIONS = {"ERP_Sales_Order__c": "salesOrder", "ERP_Invoice__c": "invoice",
+                "ERP_Contract__c": "customrecord_contract"}
 REFERENCE = {"ERP_Payment_Term__c": "term", "ERP_Location__c": "location"}
 MASTER = {"Account": "customer", "Contact": "contact"}
 
@@ -334,7 +335,10 @@ def test_the_dry_run_predicts_the_real_run_and_every_record_syncs(world: World, 
     (linked exactly, whatever e-mails they share) included."""
     block = SyncConnection.load("sb")
     try:
-        block.model_copy(update={"options": ConnectionOptions()}).save("sb", overwrite=True)
+        # Every entity but item_stock, which writes onto the products item creates in the same run: a dry run
+        # creates none, so it cannot predict those couplings (docs/operating/item-availability.md).
+        every = [e for e in EntityName.__members__ if e != "item_stock"]
+        block.model_copy(update={"options": ConnectionOptions(entities=every)}).save("sb", overwrite=True)
         org_id = world.restore()
         predicted = {str(r["step"]).split(". ")[1]: r for r in sandbox_refresh(connection="sb", dry_run=True)}
         done = {str(r["step"]).split(". ")[1]: r for r in sandbox_refresh(connection="sb", confirm_org_id=org_id)}

@@ -15,7 +15,7 @@ from ops.cli import main
 from tests.flows.clients import erp_client, erp_write
 from tests.flows.conftest import save_connection
 from tests.salesforce_metadata.conftest import login
-from tests.salesforce_metadata.test_metadata_api import BARE_ORG_PROBLEMS
+from tests.salesforce_metadata.test_metadata_api import BARE_ORG_PROBLEMS, MAPPINGS
 from tests.support.emulator import RunningEmulator, start_emulator
 
 ENTITIES = [EntityName(e) for e in ("payment_term", "customer")]
@@ -64,12 +64,13 @@ def test_a_bare_org_is_refused_then_deployed_then_synced(
     assert main(["check", "--connection", "bare"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[:-1] == BARE_ORG_PROBLEMS
-    assert out[-1].startswith("16 problem(s): deploy salesforce/")
+    assert out[-1].startswith(f"{len(BARE_ORG_PROBLEMS)} problem(s): deploy salesforce/")
 
     assert main(["check", "--connection", "bare", "--deploy"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("deployed 44 of 44 components (deploy 0Af")
-    assert out[1:] == ["the org has every object, field and permission the 15 entities of 'default' need"]
+    assert out[0].startswith("deployed 58 of 58 components (deploy 0Af")
+    entities = len(MAPPINGS.entities)
+    assert out[1:] == [f"the org has every object, field and permission the {entities} entities of 'default' need"]
 
     rows = {str(r["entity"]): r for r in full_sync(connection="bare", entities=ENTITIES)}
     assert {r["state"] for r in rows.values()} == {"succeeded"}, rows
