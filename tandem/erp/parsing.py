@@ -181,13 +181,7 @@ def records_frame(
                 continue
             slots = refs.get(name)
             if slots is not None:
-                ref_attributes = child.attrib
-                if slots[0] is not None:
-                    slots[0][index] = ref_attributes.get("internalId")
-                if slots[1] is not None:
-                    slots[1][index] = ref_attributes.get("externalId")
-                if slots[2] is not None and len(child):
-                    slots[2][index] = child[0].text
+                _fill_reference(slots, index, child)
     frame = pd.DataFrame(columns)
     frame["modified_at"] = pd.to_datetime(frame["modified_at"], utc=True, format="ISO8601")
     return frame
@@ -210,12 +204,18 @@ def _custom_fields(
             continue
         slots = refs.get(script_id)
         if slots is not None:
-            if slots[0] is not None:
-                slots[0][index] = value.get("internalId")
-            if slots[1] is not None:
-                slots[1][index] = value.get("externalId")
-            if slots[2] is not None and len(value):
-                slots[2][index] = value[0].text
+            _fill_reference(slots, index, value)
+
+
+def _fill_reference(slots: list[list[Any] | None], index: int, element: etree._Element) -> None:
+    """Fill row ``index``'s internal id, external id and name columns (those requested) from a reference."""
+    internal, external, name = slots
+    if internal is not None:
+        internal[index] = element.get("internalId")
+    if external is not None:
+        external[index] = element.get("externalId")
+    if name is not None and len(element):
+        name[index] = element[0].text
 
 
 def expand_fields(fields: Sequence[str], references: Collection[str]) -> list[str]:
