@@ -155,6 +155,31 @@ def _json(name: str, part: str | None = None) -> str:
     return f"json_extract(fields, '{path}')"
 
 
+#: String fields whose value the store indexes case-folded (the fields Tandem couples by, searched one value at a
+#: time): a ``startsWith`` on one of them reads a range of that index instead of every record of the type.
+INDEXED_TEXT_FIELDS = ("email", "companyName", "itemId", "name", "symbol")
+
+#: SQLite's ``lower()`` and ``LIKE`` fold ASCII letters only; the range bounds are folded the same way.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def folded(name: str) -> str:
+    """The indexed, case-folded expression of text field ``name`` (see :data:`INDEXED_TEXT_FIELDS`)."""
+    return f"lower({_json(name)})"
+
+
+def uses_folded_index(condition: str) -> bool:
+    """Whether a SQL condition reads a folded text index (the search should then not walk the type index)."""
+    return "lower(json_extract(" in condition
+
+
+def _prefix_sql(name: str, element: etree._Element, what: str) -> tuple[str, list[Any]]:
+    """A ``startsWith`` on an indexed field: the folded index's range, then ``LIKE`` for the exact rule."""
+    condition, params = _string_sql(_json(name), element, what)
+    low = (child_text(element, "searchValue") or "").translate(_ASCII_LOWER)
+    return f"({folded(name)} >= ? AND {folded(name)} < ? AND {condition})", [low, low + "\U0010ffff", *params]
+
+
 def _string_sql(expr: str, element: etree._Element, what: str) -> tuple[str, list[Any]]:
     operator = element.get("operator", "is")
     value = child_text(element, "searchValue") or ""
@@ -245,6 +270,9 @@ def criterion_sql(kind: str, name: str, element: etree._Element, what: str, now:
             raise ClientFault(f"{what}: {text!r} is not a valid boolean.")
         return f"COALESCE({_json(name)}, 0) = ?", [1 if text in ("true", "1") else 0]
     if kind == "SearchStringField":
+        prefix = element.get("operator") == "startsWith" and child_text(element, "searchValue")
+        if name in INDEXED_TEXT_FIELDS and prefix:
+            return _prefix_sql(name, element, what)
         column = "external_id" if name == "externalIdString" else _json(name)
         return _string_sql(column, element, what)
     if kind == "SearchLongField":

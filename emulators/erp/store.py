@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from emulators.erp.criteria import INDEXED_TEXT_FIELDS, folded, uses_folded_index
 from emulators.erp.custom_records import custom_lists, list_value
 from emulators.erp.render import record_xml
 from emulators.erp.requests_xml import ParsedRecord
@@ -95,6 +96,8 @@ class ErpStore:
         with self._connection() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            for name in INDEXED_TEXT_FIELDS:
+                conn.execute(f"CREATE INDEX IF NOT EXISTS records_text_{name} ON records ({folded(name)})")
 
     # connections -------------------------------------------------------------------------
 
@@ -471,8 +474,11 @@ class ErpStore:
             return array("q")
         clause = "".join(f" AND {condition}" for condition in where)
         marks = ",".join("?" * len(record_types))
+        # Reading a folded text index's range beats walking the type's records in modified order (then sorted).
+        type_column = "+type" if any(uses_folded_index(condition) for condition in where) else "type"
         cursor = self.reader().execute(
-            f"SELECT internal_id FROM records WHERE type IN ({marks}){clause} ORDER BY last_modified, internal_id",
+            f"SELECT internal_id FROM records WHERE {type_column} IN ({marks}){clause} "
+            "ORDER BY last_modified, internal_id",
             (*record_types, *params),
         )
         return array("q", (row[0] for row in cursor))
