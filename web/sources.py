@@ -15,7 +15,7 @@ import yaml
 
 from blocks.connection import SyncConnection
 from tandem.errors import CommandError
-from tandem.mapping import MappingError
+from tandem.mapping import MappingError, MappingSet
 from tandem.status.cards import CardSource
 from tandem.status.failures import FailureSource
 from tandem.status.history import retry_deployment
@@ -54,10 +54,14 @@ def load_connection(name: str) -> SyncConnection:
 
 
 def card_source(connection: str, block: SyncConnection | None = None) -> CardSource:
-    """The card source of the Tandem Sync Connection block called ``connection`` (loaded unless given)."""
+    """The card source of the Tandem Sync Connection block called ``connection`` (loaded unless given).
+
+    Raises:
+        CommandError: no such block, no Prefect server, or the connection's mapping set is invalid.
+    """
     block = block or load_connection(connection)
     return CardSource(
-        connection=connection, store=block.store.get_engine(), mappings=block.mapping_set_for_run(),
+        connection=connection, store=block.store.get_engine(), mappings=_run_mappings(connection, block),
         enabled_entities=block.enabled_entities(), crm_base=block.salesforce.login_host, erp_base=block.erp.wsdl_url,
     )
 
@@ -69,10 +73,7 @@ def failure_source(connection: str, block: SyncConnection | None = None) -> Fail
         CommandError: no such block, no Prefect server, or the connection's mapping set is invalid.
     """
     block = block or load_connection(connection)
-    try:
-        mappings = block.mapping_set_for_run()
-    except MappingError as exc:
-        raise CommandError(f"the mapping set of connection {connection!r} is invalid: {exc}") from None
+    mappings = _run_mappings(connection, block)
     return FailureSource(
         connection=connection, store=block.store.get_engine(), entities=list(mappings.entities),
         objects={name: (e.crm_object, e.erp_type) for name, e in mappings.entities.items()},
@@ -86,12 +87,17 @@ def review_source(connection: str, block: SyncConnection | None = None) -> Revie
         CommandError: no such block, no Prefect server, or the connection's mapping set is invalid.
     """
     block = block or load_connection(connection)
-    try:
-        mappings = block.mapping_set_for_run()
-    except MappingError as exc:
-        raise CommandError(f"the mapping set of connection {connection!r} is invalid: {exc}") from None
+    mappings = _run_mappings(connection, block)
     return ReviewSource(connection=connection, store=block.store.get_engine(), mappings=mappings,
                         enabled_entities=block.enabled_entities())
+
+
+def _run_mappings(connection: str, block: SyncConnection) -> MappingSet:
+    """The mapping set a run of ``connection`` uses, or a :class:`CommandError` saying why it is invalid."""
+    try:
+        return block.mapping_set_for_run()
+    except MappingError as exc:
+        raise CommandError(f"the mapping set of connection {connection!r} is invalid: {exc}") from None
 
 
 def review_with_reasons(source: ReviewSource, *, run_id: int | None = None, procedure: str) -> Review:

@@ -172,17 +172,22 @@ class StockBook:
 
     # -- the live read -------------------------------------------------------------------------
 
-    def stock_of(self, frame: pd.DataFrame) -> list[ItemStock]:
-        """The stock of the inventory items in ``frame`` (``id``, ``externalId``, ``itemId``, ``displayName``)."""
+    def stock_of(self, frame: pd.DataFrame, since: datetime | None = None) -> list[ItemStock]:
+        """The stock of the inventory items in ``frame`` (``id``, ``externalId``, ``itemId``, ``displayName``).
+
+        With ``since``, NetSuite's ``lastQtyAvailableChange`` filter returns only the locations whose quantity
+        available changed at or after it (an item with none has no locations).
+        """
         out: list[ItemStock] = []
         rows = frame.to_dict("records")
+        changed_since = {} if since is None else {"lastQtyAvailableChange": since}
         for start in range(0, len(rows), ITEMS_PER_CALL):
             chunk = rows[start : start + ITEMS_PER_CALL]
             refs = [self.types.record_ref(STOCKED_ITEM_TYPE, internalId=str(r["id"])) for r in chunk]
             availability = parse_availability(self.call(
                 "getItemAvailability",
                 itemAvailabilityFilter=self.types.get("ItemAvailabilityFilter")(
-                    item=self.types.get("RecordRefList")(recordRef=refs)),
+                    item=self.types.get("RecordRefList")(recordRef=refs), **changed_since),
             ))
             out.extend(ItemStock(internal_id=str(r["id"]), external_id=_value(r, "externalId"),
                                  item_id=_value(r, "itemId"), display_name=_value(r, "displayName"),
@@ -205,9 +210,18 @@ class StockBook:
     def read_changed_since(
         self, entity: str, since: datetime | None, fields: Sequence[str], page_size: int
     ) -> Iterator[pd.DataFrame]:
-        """Pages of ``itemAvailability`` or ``itemStock`` rows changed at or after ``since`` (all when ``None``)."""
+        """Pages of ``itemAvailability`` or ``itemStock`` rows changed at or after ``since`` (all when ``None``).
+
+        An item's ``lastModifiedDate`` does not move with its stock, so every inventory item is listed; with
+        ``since`` the ERP returns only the changed locations, and an item's total is read whole for the items
+        that have one.
+        """
         for items in self.items.read_changed_since(STOCKED_ITEM_TYPE, None, fields=ITEM_FIELDS, page_size=page_size):
-            rows = self._rows(entity, self.stock_of(items), since)
+            stock = self.stock_of(items, since)
+            if since is not None and entity == STOCK_ENTITY:
+                moved = {item.internal_id for item in stock if item.locations}
+                stock = self.stock_of(items[items["id"].astype(str).isin(moved)]) if moved else []
+            rows = self._rows(entity, stock, since)
             if rows:
                 yield self._frame(entity, rows, fields)
 

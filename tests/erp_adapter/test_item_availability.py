@@ -12,7 +12,7 @@ import pytest
 
 from tandem.erp import parsing
 from tandem.erp.adapter import ErpAdapter
-from tandem.erp.availability import AVAILABILITY_ENTITY, STOCK_ENTITY, availability_key
+from tandem.erp.availability import AVAILABILITY_ENTITY, ITEM_FIELDS, STOCK_ENTITY, availability_key
 from tandem.errors import FatalSyncError
 
 
@@ -82,6 +82,11 @@ def test_a_stock_change_is_read_from_its_watermark_and_by_key(adapter: ErpAdapte
         (availability_key(stocked["I1"], stocked["L2"]), 49.0)]
     totals = _read(adapter, STOCK_ENTITY, ["externalId", "quantityAvailable"], since=watermark.to_pydatetime())
     assert list(zip(totals["externalId"], totals["quantityAvailable"], strict=True)) == [("I1", 57.0)]
+    # The ERP filters by lastQtyAvailableChange: only the changed location travels.
+    items = adapter.read_by_keys("inventoryItem", "externalId", ["I1", "I2"], fields=ITEM_FIELDS)
+    moved = {item.external_id: [line.location_id for line in item.locations]
+             for item in adapter.stock.stock_of(items, watermark.to_pydatetime())}
+    assert moved == {"I1": [stocked["L2"]], "I2": []}
 
     key = availability_key(stocked["I1"], stocked["L1"])
     by_key = adapter.read_by_keys(AVAILABILITY_ENTITY, "externalId", [key, "inventoryItem:999:1", "junk"],
