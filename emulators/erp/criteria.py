@@ -16,8 +16,10 @@ from typing import Any
 
 from lxml import etree
 
+from emulators.erp.custom_records import CustomField, custom_record_types
 from emulators.erp.render import iso
-from emulators.erp.requests_xml import child_text, children, parse_datetime, parse_int, parse_ref
+from emulators.erp.requests_xml import child_text, children, local, parse_datetime, parse_int, parse_ref, xsi_type
+from emulators.erp.schema import FieldKind
 from emulators.erp.soapfaults import ClientFault
 
 FAR = 2**62
@@ -169,8 +171,11 @@ def folded(name: str) -> str:
 
 
 def uses_folded_index(condition: str) -> bool:
-    """Whether a SQL condition reads a folded text index (the search should then not walk the type index)."""
-    return "lower(json_extract(" in condition
+    """Whether a SQL condition reads a folded text index (the search should then not walk the type index).
+
+    Only a condition of the searched record itself counts, not one inside a join's subquery.
+    """
+    return condition.startswith("(lower(json_extract(")
 
 
 def _prefix_sql(name: str, element: etree._Element, what: str) -> tuple[str, list[Any]]:
@@ -290,3 +295,64 @@ def type_filter(element: etree._Element, what: str) -> tuple[bool, list[str]]:
         raise ClientFault(f"{what}: {operator!r} is not a legal value for SearchEnumMultiSelectFieldOperator.")
     return operator == "noneOf", [(v.text or "").strip() for v in children(element, "searchValue")]
 
+
+
+class SearchStatusError(Exception):
+    """A search the account refuses with an unsuccessful ``searchResult`` status (not a fault)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = (code, message)
+
+
+#: A custom field's stored kind → the ``SearchCustomField`` types that may search it.
+CUSTOM_SEARCH_TYPES: dict[FieldKind, tuple[str, ...]] = {
+    FieldKind.STRING: ("SearchStringCustomField",),
+    FieldKind.DOUBLE: ("SearchDoubleCustomField", "SearchLongCustomField"),
+    FieldKind.LONG: ("SearchLongCustomField", "SearchDoubleCustomField"),
+    FieldKind.BOOLEAN: ("SearchBooleanCustomField",),
+    FieldKind.DATETIME: ("SearchDateCustomField",),
+    FieldKind.REF: ("SearchMultiSelectCustomField",),
+}
+
+
+def _custom_field(key: str, record_types: set[str]) -> CustomField | None:
+    """The custom field with script id or internal id ``key`` of one of the searched custom record types."""
+    for script_id, record_type in custom_record_types().items():
+        if script_id in record_types:
+            for custom in record_type.fields:
+                if key in (custom.script_id, custom.internal_id):
+                    return custom
+    return None
+
+
+def custom_field_sql(
+    element: etree._Element, record_types: set[str], what: str, now: datetime,
+) -> tuple[str, list[Any]]:
+    """One ``customField`` of a SearchBasic's ``customFieldList`` as a SQL condition with its parameters.
+
+    The field is named by ``scriptId`` (or ``internalId``) and searched by its ``xsi:type``
+    (``SearchStringCustomField``, ``SearchDoubleCustomField``, ``SearchLongCustomField``, ``SearchDateCustomField``,
+    ``SearchBooleanCustomField``, ``SearchMultiSelectCustomField``) with the operators of the matching standard
+    search field. The emulator stores custom fields on custom records only.
+
+    Raises:
+        SearchStatusError: ``INVALID_CSTM_FIELD_REF`` for a field the searched records do not have,
+            ``INVALID_CSTM_FIELD_DATA_TYP`` for a search type that does not fit the field.
+        ClientFault: for an operator or value the search type does not allow.
+    """
+    if local(element) != "customField":
+        raise ClientFault(f"{what} has no element {local(element)!r}.")
+    key = element.get("scriptId") or element.get("internalId") or ""
+    custom = _custom_field(key, record_types) if key else None
+    if custom is None:
+        raise SearchStatusError("INVALID_CSTM_FIELD_REF", f"The specified custom field reference {key} is invalid.")
+    _, search_type = xsi_type(element)
+    allowed = CUSTOM_SEARCH_TYPES[custom.kind]
+    if search_type not in allowed:
+        raise SearchStatusError(
+            "INVALID_CSTM_FIELD_DATA_TYP",
+            f"The custom field {custom.script_id} is searched with {' or '.join(allowed)}, not {search_type}.",
+        )
+    kind = search_type.replace("CustomField", "Field")
+    return criterion_sql(kind, custom.script_id, element, f"{what}.{custom.script_id}", now)

@@ -17,7 +17,7 @@ from lxml import etree
 from emulators.common.clock import EmulatorClock
 from emulators.erp.auth import PassportChecker
 from emulators.erp.availability import item_availability
-from emulators.erp.criteria import criterion_sql, date_bounds, inclusive_range, type_filter
+from emulators.erp.criteria import SearchStatusError, date_bounds, inclusive_range, type_filter
 from emulators.erp.custom_records import CUSTOM_RECORD, custom_lists, custom_record_type, custom_record_types
 from emulators.erp.namespaces import PREFIXES, VERSION, envelope
 from emulators.erp.render import base_ref_xml, custom_record_type_xml, iso, iso_ms, status_xml
@@ -31,18 +31,13 @@ from emulators.erp.requests_xml import (
     parse_int,
     parse_record,
     parse_ref,
-    xsi_type,
 )
 from emulators.erp.schema import (
     GET_ALL_TYPES,
-    ITEM_SUBTYPES,
-    SearchFamily,
     core_enumeration,
     request_elements,
-    search_families,
-    search_field_kinds,
-    search_wrappers,
 )
+from emulators.erp.search_query import compile_search
 from emulators.erp.searches import ResultSet, SearchRegistry
 from emulators.erp.soapfaults import ClientFault, SoapFault, fault_envelope
 from emulators.erp.store import ErpStore, WriteOutcome
@@ -60,7 +55,6 @@ OPERATIONS = (
     "getConsolidatedExchangeRate",
 )
 MESSAGES_NS = PREFIXES["platformMsgs"]
-CUSTOM_SEARCH = "CustomRecordSearchBasic"
 UNAUTHENTICATED = frozenset({"getDataCenterUrls"})
 REQUEST_ELEMENTS = request_elements()
 DEFAULT_PAGE_SIZE = 1000
@@ -129,9 +123,6 @@ class ErpService:
         self.limits = limits or Limits()
         self.passports = PassportChecker(store, account)
         self.searches = SearchRegistry()
-        self._families = search_families()
-        self._field_kinds = search_field_kinds()
-        self._wrappers = search_wrappers()
         self._last_search: dict[str, tuple[str, int]] = {}
         self._job_sequence = itertools.count(1)
         self.job_added = threading.Event()
@@ -370,81 +361,22 @@ class ErpService:
         size = parse_int(text, "searchPreferences.pageSize")
         return size if MIN_PAGE_SIZE <= size <= MAX_PAGE_SIZE else None
 
-    def _basic_search(self, search_record: etree._Element) -> tuple[SearchFamily, etree._Element]:
-        """The family and the basic criteria element of a ``searchRecord`` (``<Type>SearchBasic`` or
-        ``<Type>Search`` with ``basic``)."""
-        namespace, type_name = xsi_type(search_record)
-        family = self._families.get(type_name)
-        if family is not None:
-            return family, search_record
-        wrapper = self._wrappers.get((namespace, type_name))
-        if wrapper is None:
-            raise ClientFault(f"Unknown search type {{{namespace}}}{type_name}.")
-        basic_type, joins = wrapper
-        basic: etree._Element | None = None
-        for child in search_record:
-            if not isinstance(child.tag, str):
-                continue
-            name = local(child)
-            if name in joins:
-                raise SoapFault("WS_INVALID_SEARCH_OPERATN",
-                                f"{type_name}.{name}: the emulator does not evaluate search joins; use basic criteria.")
-            if name != "basic":
-                raise ClientFault(f"{type_name} has no element {name!r}.")
-            basic = child
-        if basic is None:
-            return self._families[basic_type], etree.Element("basic")
-        return self._families[basic_type], basic
-
     @staticmethod
     def _search_error(error: tuple[str, str]) -> str:
         return f"<platformCore:searchResult>{status_xml([error])}</platformCore:searchResult>"
 
     def _search(self, request: SoapRequest) -> str:
         search_record = self._one(request, "searchRecord")
-        family, basic = self._basic_search(search_record)
+        now = self.clock.now()
+        try:
+            query = compile_search(search_record, now)
+        except SearchStatusError as error:
+            return self._search_error(error.status)
         page_size = self._page_size(request)
         if page_size is None:
             return self._search_error(("USER_ERROR", "The page size must be between 5 and 1000."))
-        record_types = set(family.record_types)
-        where: list[str] = []
-        params: list[Any] = []
-        now = self.clock.now()
-        for criterion in basic:
-            if not isinstance(criterion.tag, str):
-                continue
-            name = local(criterion)
-            what = f"{family.basic}.{name}"
-            kind = self._field_kinds.get((family.basic, name))
-            if kind is None:
-                raise ClientFault(f"{family.basic} has no search field {name!r}.")
-            if name == "type" and family.by_type:
-                exclude, values = type_filter(criterion, what)
-                unknown = [v for v in values if v not in family.by_type]
-                if unknown:
-                    raise ClientFault(f"{what}: {unknown[0]!r} is not a type the emulator has in this family "
-                                      f"(it has {', '.join(sorted(family.by_type))}).")
-                chosen = {t for v in values for t in family.by_type[v]}
-                record_types = record_types - chosen if exclude else record_types & chosen
-            elif name == "recType" and family.basic == CUSTOM_SEARCH:
-                key = criterion.get("internalId") or criterion.get("scriptId") or ""
-                found = custom_record_type(key)
-                if found is None:
-                    return self._search_error(_unknown_custom_type({"typeKey": key}))
-                record_types = {found.script_id}
-            elif name == "subType" and family.basic == "ItemSearchBasic":
-                exclude, values = type_filter(criterion, what)
-                chosen = {t for v in values for t in ITEM_SUBTYPES.get(v, ())}
-                inventory = {"inventoryItem"}  # inventory items have no subtype
-                record_types = (record_types - chosen) if exclude else record_types & (chosen | inventory)
-            else:
-                condition, values_ = criterion_sql(kind, name, criterion, what, now)
-                where.append(condition)
-                params += values_
-        if family.basic == CUSTOM_SEARCH and not record_types:
-            return self._search_error(("USER_ERROR", "A custom record search needs a recType."))
-        ids = self.store.search_ids(tuple(sorted(record_types)), where, params)
-        result = ResultSet(family.basic, ids, page_size, now)
+        ids = self.store.search_ids(query.record_types, query.where, query.params)
+        result = ResultSet(query.basic, ids, page_size, now)
         search_id = self.searches.add(result)
         self._remember(request, search_id, 1)
         return self._search_result(result, search_id, 1)
