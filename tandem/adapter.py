@@ -1,9 +1,11 @@
-"""The small protocol every system adapter (Salesforce, ERP) offers the sync engine.
+"""The one protocol every system adapter (Salesforce, NetSuite, HubSpot) offers the sync engine.
 
-Tasks never call SOQL or SOAP directly: they read pages of changed records, read records by keys,
-write batches idempotently (upsert by external id), delete batches and read deletions, through
-this protocol. Record-level failures come back as :class:`WriteResult` with an error; whole-call
-failures raise :class:`tandem.errors.RetryableSyncError` or :class:`tandem.errors.FatalSyncError`.
+Tasks never call SOQL, SOAP or REST directly: they read pages of changed records, read records by ids or keys,
+write batches idempotently (upsert by the link key, update by record id), delete batches and read deletions,
+through :class:`RecordAdapter`. The engine never asks which system a side is: id formats, the system's own field
+names (the record id, the link field, the creation stamp) and its write operations stay inside each adapter.
+Record-level failures come back as :class:`WriteResult` with an error; whole-call failures raise
+:class:`tandem.errors.RetryableSyncError` or :class:`tandem.errors.FatalSyncError`.
 """
 
 from __future__ import annotations
@@ -69,7 +71,30 @@ READ_TOTAL = "total"
 
 
 class RecordAdapter(Protocol):
-    """What the engine needs from a system. Entities are the system's own object or record type names."""
+    """What the engine needs from a system. Entities are the system's own object or record type names.
+
+    Attributes:
+        system: a human name of the system for messages ("Salesforce", "NetSuite", "HubSpot").
+        link_field: the field the system itself reserves for a foreign key (NetSuite ``externalId``), or ``None``
+            when each mapping names it (a Salesforce external-id custom field, a HubSpot unique property): the
+            mapping's key for that side is then required.
+        created_field: the field holding each record's creation time in reads (``CreatedDate``, ``dateCreated``,
+            ``createdate``).
+        id_field: the system's own name of the record id (``Id``, ``internalId``, ``hs_object_id``), used only
+            where a mapping or a filter names it; reads carry the id as ``id``.
+    """
+
+    @property
+    def system(self) -> str: ...
+
+    @property
+    def link_field(self) -> str | None: ...
+
+    @property
+    def created_field(self) -> str: ...
+
+    @property
+    def id_field(self) -> str: ...
 
     def read_changed_since(
         self, entity: str, since: datetime | None, *, fields: Sequence[str], page_size: int
@@ -79,6 +104,11 @@ class RecordAdapter(Protocol):
         Every page has an ``id`` column, a ``modified_at`` column (UTC) and the requested fields; pages may
         carry ``page.attrs[READ_TOTAL]``, the number of records the read will yield.
         """
+        ...
+
+    def read_by_ids(self, entity: str, ids: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
+        """Return the ``entity`` records with these record ids (missing ones are absent), with ``id``,
+        ``modified_at`` and ``fields``."""
         ...
 
     def read_by_keys(self, entity: str, key_field: str, keys: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
@@ -99,7 +129,16 @@ class RecordAdapter(Protocol):
         ...
 
     def upsert_batch(self, entity: str, key_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """Create or update ``records`` by their ``key_field`` (the external id); one result per record, in order."""
+        """Create or update ``records`` by their ``key_field`` (the link field); one result per record, in order.
+
+        Every record carries ``key_field``; a result's ``key`` is the record's key value. A value ``None`` clears
+        the field.
+        """
+        ...
+
+    def update_batch(self, entity: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Update existing records by their record id, given in each dict under ``"id"`` (the adapter names it as
+        its system does); one result per record, in order, whose ``key`` is the id. ``None`` clears a field."""
         ...
 
     def delete_batch(self, entity: str, ids: Sequence[str]) -> list[WriteResult]:
@@ -112,4 +151,9 @@ class RecordAdapter(Protocol):
 
     def field_names(self, entity: str) -> set[str] | frozenset[str]:
         """The field names ``entity`` has in this system (to check mappings before writing)."""
+        ...
+
+    def is_record_id(self, entity: str, value: str) -> bool:
+        """True when ``value`` has the shape of an ``entity`` record id in this system (Salesforce: 15 or 18
+        characters starting with the object's key prefix; NetSuite and HubSpot: digits)."""
         ...

@@ -28,7 +28,13 @@ from lxml import etree
 
 from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
 from tandem.erp import parsing
-from tandem.erp.availability import STOCK_ENTITIES, StockBook, stock_field_names
+from tandem.erp.availability import (
+    AVAILABILITY_ENTITY,
+    STOCK_ENTITIES,
+    StockBook,
+    split_availability_key,
+    stock_field_names,
+)
 from tandem.erp.client import ErpConnection, SoapClient
 from tandem.erp.custom_records import RecordTypes
 from tandem.erp.families import read_family
@@ -39,6 +45,7 @@ from tandem.erp.pricing import (
     PRICED_ITEM_TYPES,
     price_frame,
     price_rows,
+    split_key,
 )
 from tandem.erp.schema import InvalidRecord, UnknownEntity
 from tandem.errors import FatalSyncError, RetryableSyncError
@@ -83,6 +90,13 @@ class ErpAdapter:
         async_max_wait: seconds to wait for one async job before a retryable ``ASYNC_TIMEOUT``.
         retry: a full retry policy, instead of ``max_attempts`` with default delays.
     """
+
+    #: The system's name in messages.
+    system = "NetSuite"
+    #: NetSuite reserves ``externalId`` for a foreign system's key.
+    link_field: str | None = "externalId"
+    created_field = "dateCreated"
+    id_field = "internalId"
 
     def __init__(
         self,
@@ -363,6 +377,19 @@ class ErpAdapter:
         columns = list(dict.fromkeys([part, *fields]))
         return parsing.records_frame(found, columns, self.types.reference_fields(entity))
 
+    def read_by_ids(self, entity: str, ids: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
+        """Return the ``entity`` records with these internal ids (``getList``; missing ones are left out)."""
+        return self.read_by_keys(entity, "internalId", ids, fields=fields)
+
+    def is_record_id(self, entity: str, value: str) -> bool:
+        """True when ``value`` is shaped as an ``entity`` record id: an internal id (digits), or for the rows Tandem
+        composes (item prices, item availability) their synthetic key."""
+        if entity == PRICE_ENTITY:
+            return split_key(value) is not None
+        if entity == AVAILABILITY_ENTITY:
+            return split_availability_key(value) is not None
+        return value.isascii() and value.isdigit()
+
     def _read_by_values(self, entity: str, field: str, values: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
         """The records whose text ``field`` equals one of ``values``, ignoring case and surrounding blanks.
 
@@ -463,6 +490,39 @@ class ErpAdapter:
         final = [r for r in results if r is not None]
         failed = sum(1 for r in final if not r.ok)
         logger.info("erp upsert %s: %d records, %d failed", entity, len(final), failed)
+        return final
+
+    def update_batch(self, entity: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Update existing records by internal id (each dict's ``"id"``) with ``updateList`` (≤100 per call).
+
+        Idempotent (the same values again change nothing); a record that does not exist fails alone with
+        ``RCRD_DSNT_EXIST``, one that does not fit the WSDL with ``INVALID_FIELD``. ``None`` clears a field.
+
+        Returns:
+            One result per record, in order, keyed by its internal id.
+        """
+        self._record_type(entity)
+        if entity == PRICE_ENTITY or entity in STOCK_ENTITIES:
+            raise FatalSyncError(f"{entity} rows are written with upsert_batch", code="UNSUPPORTED_OPERATION",
+                                 system="erp")
+        results: list[WriteResult | None] = [None] * len(records)
+        typed: list[tuple[int, str, Any]] = []
+        for index, flat in enumerate(records):
+            record_id = str(flat.get("id") or "")
+            values = {k: v for k, v in flat.items() if k != "id"}
+            values["internalId"] = record_id
+            try:
+                typed.append((index, record_id, self.types.record(entity, values)))
+            except InvalidRecord as exc:
+                results[index] = WriteResult(key=record_id, id=record_id, error_code="INVALID_FIELD",
+                                             error_message=str(exc))
+        ids = {record_id for _, record_id, _ in typed}
+        for chunk in _chunks(typed, UPSERT_LIMIT):
+            response = self._idempotent("updateList", record=[value for _, _, value in chunk])
+            for index, result in self._write_results(response, chunk, ids, "updateList"):
+                results[index] = result
+        final = [r for r in results if r is not None]
+        logger.info("erp update %s: %d records, %d failed", entity, len(final), sum(1 for r in final if not r.ok))
         return final
 
     def _existing_external_ids(self, entity: str, keys: Sequence[str]) -> set[str]:

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +51,8 @@ DEFAULT_BULK_THRESHOLD = 10_000
 DEFAULT_BULK_TIMEOUT = 600.0
 BULK_NULL = "#N/A"
 BULK_DONE_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+#: A Salesforce record id: 15 characters, or 18 with the case-safe suffix.
+SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 T = TypeVar("T")
 
@@ -99,7 +102,12 @@ class SalesforceAdapter:
             splits its keys to fit); at most 16,384, Salesforce's limit for URI and headers together.
     """
 
-    system = "crm"
+    #: The system's name in messages.
+    system = "Salesforce"
+    #: Each mapping names its external-id custom field: Salesforce reserves none.
+    link_field: str | None = None
+    created_field = "CreatedDate"
+    id_field = "Id"
 
     def __init__(
         self,
@@ -390,14 +398,16 @@ class SalesforceAdapter:
             delay = min(delay * 2, 5.0)
 
     def update_batch(self, entity: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """Update existing records by their ``Id`` through sObject Collections, 200 per call.
+        """Update existing records by their record id (under ``"id"``, or ``"Id"``) through sObject Collections,
+        200 per call.
 
-        Used to couple a record found by match keys (it gets its ``ERP_Id__c``); idempotent.
+        Used to couple a record found by match keys (it gets its link key) and to update bound records;
+        idempotent. ``None`` clears a field.
         """
         if not records:
             return []
         results: list[WriteResult] = []
-        for chunk in _chunks(list(records), COLLECTION_LIMIT):
+        for chunk in _chunks([_by_record_id(r) for r in records], COLLECTION_LIMIT):
             body = {"allOrNone": False, "records": [{"attributes": {"type": entity}, **r} for r in chunk]}
             answers = self._restful("composite/sobjects", method="PATCH", json=body)
             results.extend(_write_result(str(r["Id"]), a, r) for r, a in zip(chunk, answers or [], strict=True))
@@ -421,11 +431,19 @@ class SalesforceAdapter:
         return int(answer["totalSize"])
 
     def key_prefix(self, entity: str) -> str:
-        """The three characters every ``entity`` record id starts with (describe's ``keyPrefix``)."""
+        """The three characters every ``entity`` record id starts with (describe's ``keyPrefix``, asked once)."""
         if entity not in self._prefixes:
             answer = self._call(lambda sf: getattr(sf, entity).describe())
             self._prefixes[entity] = str(answer.get("keyPrefix") or "")
         return self._prefixes[entity]
+
+    def is_record_id(self, entity: str, value: str) -> bool:
+        """True when ``value`` is shaped as an ``entity`` record id: 15 or 18 letters and digits starting with the
+        object's key prefix (describe is asked only for a value of that shape, once per object)."""
+        if not SALESFORCE_ID.fullmatch(value):
+            return False
+        prefix = self.key_prefix(entity)
+        return bool(prefix) and value.startswith(prefix)
 
     def field_names(self, entity: str) -> set[str]:
         """The field names of ``entity`` from Salesforce's describe (for checking mappings)."""
@@ -457,6 +475,15 @@ class SalesforceAdapter:
             ],
             earliest_available=datetime.strptime(earliest, SF_DATETIME) if earliest else None,
         )
+
+
+def _by_record_id(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of :meth:`SalesforceAdapter.update_batch` with its ``"id"`` named as Salesforce names it."""
+    if "id" not in record:
+        return record
+    named = {"Id": record["id"]}
+    named.update((name, value) for name, value in record.items() if name != "id")
+    return named
 
 
 def _write_result(key: str, answer: dict[str, Any], record: dict[str, Any] | None = None) -> WriteResult:

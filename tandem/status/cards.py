@@ -7,8 +7,8 @@ the connection's configuration; no system is called.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -24,8 +24,6 @@ from tandem.store.tables import Binding, BindingStatus, Connection, Side
 
 _BINDINGS: sa.Table = Binding.__table__  # type: ignore[attr-defined]
 _CONNECTIONS: sa.Table = Connection.__table__  # type: ignore[attr-defined]
-#: The fields that name a record's own id, per side (an exclusion on them is an id list).
-ID_FIELDS = {Side.CRM: {"Id"}, Side.ERP: {"internalId", "id"}}
 
 
 class CardStatus(StrEnum):
@@ -93,7 +91,11 @@ class SyncCard:
 
 @dataclass(frozen=True)
 class CardSource:
-    """What cards are made from: the connection's name, store, mapping set, enabled entities and addresses."""
+    """What cards are made from: the connection's name, store, mapping set, enabled entities and addresses.
+
+    ``id_fields`` names each side's record id as its system does (the adapters' ``id_field``): a filter on it is an
+    id list. A filter on ``id`` is one on either side.
+    """
 
     connection: str
     store: Engine
@@ -101,6 +103,7 @@ class CardSource:
     enabled_entities: Sequence[str]
     crm_base: str
     erp_base: str
+    id_fields: Mapping[Side, str] = field(default_factory=dict)
 
     def entities_of(self, side: Side, record_type: str) -> list[EntityMapping]:
         """The entities whose ``side`` object or record type is ``record_type``."""
@@ -186,11 +189,11 @@ class CardSource:
         url = record_url(other, record_type, partner_id, crm_base=self.crm_base, erp_base=self.erp_base)
         return Partner(side=other.value, object=record_type, id=partner_id, url=url)
 
-    @staticmethod
-    def _id_rule(entity: EntityMapping, side: Side, record_id: str) -> str | None:
+    def _id_rule(self, entity: EntityMapping, side: Side, record_id: str) -> str | None:
         """The exclusion that names this record's id, if any (an id list in the connection's options)."""
+        id_fields = {"id", self.id_fields.get(side, "id")}
         for condition in entity.filters:
-            if condition.side != side.value or condition.field not in ID_FIELDS[side]:
+            if condition.side != side.value or condition.field not in id_fields:
                 continue
             values = {str(v) for v in (condition.value if isinstance(condition.value, list) else [condition.value])}
             listed = record_id in values

@@ -5,35 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from tandem.adapter import RecordAdapter, WriteResult
+from tandem.adapter import RecordAdapter
 from tandem.mapping import Direction, EntityMapping, MappingSet
 from tandem.store.tables import Side
 from tandem.sync.conflicts import ConflictPolicy
 
-
-class CrmAdapter(RecordAdapter, Protocol):
-    """The CRM adapter: the common protocol plus updates by record id (to couple matched records)."""
-
-    def update_batch(self, entity: str, records: list[dict[str, Any]]) -> list[WriteResult]:
-        """Update records by their ``Id``; one result per record."""
-        ...
-
-    def read_by_ids(self, entity: str, ids: Sequence[str], *, fields: Sequence[str]) -> pd.DataFrame:
-        """The records with these ``Id``s (missing ones are absent), with ``id``, ``modified_at`` and ``fields``."""
-        ...
-
-    def key_prefix(self, entity: str) -> str:
-        """The three characters every ``entity`` record id starts with."""
-        ...
-
-    def count(self, entity: str) -> int:
-        """How many ``entity`` records the org holds."""
-        ...
+#: Kept for :mod:`tandem.sync.refresh` until it names :class:`RecordAdapter`: both sides implement the one protocol.
+CrmAdapter = RecordAdapter
 
 
 class PageListener(Protocol):
@@ -51,8 +34,8 @@ class SyncContext:
     Attributes:
         connection_id: the connection's id in the state store.
         store: the state store's engine.
-        crm: the Salesforce adapter.
-        erp: the ERP adapter.
+        crm: the adapter of the CRM position (the state store's ``crm_id`` side).
+        erp: the adapter of the ERP position (the ``erp_id`` side).
         mappings: the connection's mapping set.
         started_at: when the run started; no watermark moves past it.
         run_id: the sync run in the state store (``None`` in a dry run).
@@ -67,7 +50,7 @@ class SyncContext:
 
     connection_id: int
     store: Engine
-    crm: CrmAdapter
+    crm: RecordAdapter
     erp: RecordAdapter
     mappings: MappingSet
     started_at: datetime
@@ -83,6 +66,10 @@ class SyncContext:
     def conflict_policy(self, entity: str) -> ConflictPolicy:
         """The conflict policy of ``entity``."""
         return self.conflict_policies.get(entity, self.default_conflict_policy)
+
+    def adapter(self, side: Side) -> RecordAdapter:
+        """The adapter of ``side``'s system."""
+        return self.crm if side is Side.CRM else self.erp
 
 
 @dataclass(frozen=True)
@@ -105,21 +92,21 @@ class Route:
             return cls(entity, direction, Side.CRM, Side.ERP, entity.crm_object, entity.erp_type)
         raise ValueError("a route goes one way: Direction.TO_CRM or Direction.TO_ERP")
 
+    def object_on(self, side: Side) -> str:
+        """This route's object (record type) on ``side``."""
+        return self.source_object if side is self.source_side else self.target_object
+
     def read_by_ids(self, context: SyncContext, side: Side, ids: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
         """Read records of this route's object on ``side`` by their ids (missing ones are absent)."""
-        if side is Side.CRM:
-            name = self.source_object if self.source_side is Side.CRM else self.target_object
-            return context.crm.read_by_ids(name, ids, fields=fields)
-        name = self.source_object if self.source_side is Side.ERP else self.target_object
-        return context.erp.read_by_keys(name, "internalId", ids, fields=fields)
+        return context.adapter(side).read_by_ids(self.object_on(side), ids, fields=fields)
 
     def source_adapter(self, context: SyncContext) -> RecordAdapter:
         """The adapter records are read from."""
-        return context.erp if self.source_side is Side.ERP else context.crm
+        return context.adapter(self.source_side)
 
     def target_adapter(self, context: SyncContext) -> RecordAdapter:
         """The adapter records are written to."""
-        return context.crm if self.target_side is Side.CRM else context.erp
+        return context.adapter(self.target_side)
 
     def source_field(self, crm_field: str, erp_field: str) -> str:
         """Of a field pair, the name on the source side."""
@@ -129,17 +116,40 @@ class Route:
         """Of a field pair, the name on the target side."""
         return crm_field if self.target_side is Side.CRM else erp_field
 
-    @property
-    def source_link_field(self) -> str:
-        """The source column holding the link key: the ERP ``externalId`` or the CRM external-id field."""
-        return "externalId" if self.source_side is Side.ERP else self.entity.crm_key
+    def link_field(self, context: SyncContext, side: Side) -> str:
+        """The field of ``side``'s records that holds the link key: the one the system reserves (the adapter's
+        ``link_field``), else the one the mapping names for that position (``crm_key``).
 
-    @property
-    def target_link_field(self) -> str:
+        Raises:
+            ValueError: neither the system nor the mapping names one.
+        """
+        reserved = context.adapter(side).link_field
+        if reserved is not None:
+            return reserved
+        if side is Side.CRM:
+            return self.entity.crm_key
+        raise ValueError(
+            f"{self.entity.name}: {context.adapter(side).system} reserves no link field and the mapping names none"
+        )
+
+    def source_link_field(self, context: SyncContext) -> str:
+        """The source column holding the link key."""
+        return self.link_field(context, self.source_side)
+
+    def target_link_field(self, context: SyncContext) -> str:
         """The target column holding the link key."""
-        return self.entity.crm_key if self.target_side is Side.CRM else "externalId"
+        return self.link_field(context, self.target_side)
+
+    def created_field(self, context: SyncContext) -> str:
+        """The source column with each record's creation time."""
+        return self.source_adapter(context).created_field
 
     @property
-    def created_field(self) -> str:
-        """The source column with each record's creation time."""
-        return "dateCreated" if self.source_side is Side.ERP else "CreatedDate"
+    def source_mints_link(self) -> bool:
+        """Whether a source record without a link lends its own id as the link (and gets the link written back
+        into its link field once its partner exists).
+
+        The link key is the ERP-position record's external key: a CRM-position record that never had a partner
+        has none, so its id becomes it; an ERP-position record holds its own or has none.
+        """
+        return self.source_side is Side.CRM

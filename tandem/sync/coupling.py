@@ -1,7 +1,7 @@
 """Coupling: find records that already exist on the target side, and tell whether they already hold a record's
 values.
 
-An exact link (the ERP ``externalId`` held by the CRM record's link field) always wins; the entity's match
+An exact link (the link key both records hold, each in its side's link field) always wins; the entity's match
 keys only couple records without one. The match index reads, for each page, the target records whose key
 values are the page's (one read per match-key group, chunked by the system's limits): the cost of coupling
 follows the changes, not the size of the other system, and the index holds a page's candidates only. A full
@@ -86,6 +86,8 @@ class MatchIndex:
         self._counted = False
         #: Target reads made by :meth:`look_up` (pages' look-ups and whole reads; for tests and benchmarks).
         self.reads = 0
+        #: The target's link field (known once the index met the run's context).
+        self.link_field: str | None = None
 
     @property
     def source_fields(self) -> list[str]:
@@ -94,11 +96,18 @@ class MatchIndex:
 
     @property
     def target_fields(self) -> list[str]:
-        """The target columns the index needs: the link key and every match key."""
-        return list(dict.fromkeys([self.route.target_link_field] + [t for g in self.groups for _, t in g]))
+        """The target columns the index needs: the link key (once known) and every match key."""
+        links = [self.link_field] if self.link_field is not None else []
+        return list(dict.fromkeys([*links, *(t for g in self.groups for _, t in g)]))
+
+    def _meet(self, context: SyncContext) -> None:
+        """Learn the target's link field from the run's adapters."""
+        if self.link_field is None:
+            self.link_field = self.route.target_link_field(context)
 
     def load(self, context: SyncContext) -> MatchIndex:
         """Read every target record's key fields (and link key) into the index."""
+        self._meet(context)
         adapter = self.route.target_adapter(context)
         for page in adapter.read_changed_since(
             self.route.target_object, None, fields=self.target_fields, page_size=context.page_size
@@ -119,6 +128,7 @@ class MatchIndex:
         """
         if self._complete:
             return self
+        self._meet(context)
         adapter = self.route.target_adapter(context)
         if full and not self._counted:
             held = adapter.count(self.route.target_object)
@@ -153,7 +163,7 @@ class MatchIndex:
         fresh = ~page["id"].astype(str).isin(self._links)
         page = page[fresh.to_numpy()]
         ids = page["id"].astype(str).tolist()
-        links = page[self.route.target_link_field].tolist()
+        links = page[self.link_field].tolist() if self.link_field in page else [None] * len(ids)
         for record_id, link in zip(ids, links, strict=True):
             self._links[record_id] = None if normalise_key(link) is None else str(link)
         for group, index in zip(self.groups, self._index, strict=True):

@@ -40,6 +40,7 @@ from tandem.store.bindings import (
 from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
 from tandem.store.tables import Binding, BindingStatus, JobState, Side
 from tandem.store.watermarks import advance_deletion_watermark, get_deletion_watermark, get_watermark
+from tandem.sync.codes import SyncCode
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.entity_pass import FAILURE_SAMPLE, EntityPass, PassResult
 
@@ -54,7 +55,6 @@ DELETION_WINDOW = timedelta(days=15)
 #: minutes up to the minute its own clock is in: a clock a little behind ours must not make a deletion fall
 #: between two reads (a deletion read twice is settled once: its binding is archived).
 SALESFORCE_OVERLAP = timedelta(minutes=1)
-_SYSTEM = {Side.CRM: "Salesforce", Side.ERP: "the ERP"}
 _WAY = {Direction.TO_CRM: "ERP → Salesforce", Direction.TO_ERP: "Salesforce → ERP"}
 #: The incremental run's deletion figures, in the order its counts table shows them.
 _DETAIL_ORDER = ["deleted in crm", "deleted in erp", "couplings removed", "crm deletions read", "erp deletions read"]
@@ -68,8 +68,13 @@ def _object(entity: EntityMapping, side: Side) -> str:
     return entity.crm_object if side is Side.CRM else entity.erp_type
 
 
+def _system(context: SyncContext, side: Side) -> str:
+    """How messages name ``side``'s system: the CRM's own name, or the ERP."""
+    return context.crm.system if side is Side.CRM else "the ERP"
+
+
 def _adapter(context: SyncContext, side: Side) -> RecordAdapter:
-    return context.crm if side is Side.CRM else context.erp
+    return context.adapter(side)
 
 
 def deleted_ids(
@@ -93,7 +98,8 @@ def deleted_ids(
         earliest = window.earliest_available
         if earliest is None or earliest <= last_sweep:
             return {record.id for record in window.records}, None
-        reason = f"{_SYSTEM[side]} reports deletions only from {earliest:%Y-%m-%d %H:%M} UTC, after the last sweep"
+        reason = (f"{_system(context, side)} reports deletions only from {earliest:%Y-%m-%d %H:%M} UTC, "
+                  "after the last sweep")
     log.info("%s %s: reconciling all ids (%s)", entity.name, side.value, reason)
     return _missing_ids(context, entity, side), reason
 
@@ -242,7 +248,7 @@ def _delete_partners(
         if not result.ok:
             errors.append(
                 RecordErrorEntry(
-                    entity.name, other, result.key, result.error_code or "UNKNOWN", result.error_message or ""
+                    entity.name, other, result.key, result.error_code or SyncCode.UNKNOWN, result.error_message or ""
                 )
             )
     with session_scope(context.store) as session:
@@ -255,7 +261,7 @@ def _unlink(context: SyncContext, entity: EntityMapping, side: Side, alive: list
     """Remove the couplings of records deleted on ``side``; their partners stay and no longer sync."""
     if not alive or context.dry_run:
         return len(alive)
-    message = f"its {_SYSTEM[side]} partner was deleted; the coupling was removed (deletion policy)"
+    message = f"its {_system(context, side)} partner was deleted; the coupling was removed (deletion policy)"
     with session_scope(context.store) as session:
         return detach_side(
             session, context.connection_id, entity.name, side, _ids(alive, side),
@@ -359,7 +365,9 @@ def incremental_deletions(
         if way in directions:
             reads[side] = _read_side(context, entity, side)
         else:
-            details[f"{side.value} deletions read"] = f"not read: {_SYSTEM[side]} deletions go with {_WAY[way]} runs"
+            details[f"{side.value} deletions read"] = (
+                f"not read: {_system(context, side)} deletions go with {_WAY[way]} runs"
+            )
     outcome = IncrementalDeletions()
     unlinked = 0
     for side, read in reads.items():
@@ -416,8 +424,8 @@ def _read_side(context: SyncContext, entity: EntityMapping, side: Side) -> _Side
     if earliest is not None and earliest > mark:
         return _SideRead(
             ids=ids, advance_to=next_mark,
-            how=f"window from {earliest:%Y-%m-%d %H:%M} UTC ({_SYSTEM[side]} reports deletions only from then): "
-            "earlier ones left to the sweep",
+            how=f"window from {earliest:%Y-%m-%d %H:%M} UTC ({_system(context, side)} reports deletions only from "
+            "then): earlier ones left to the sweep",
         )
     return _SideRead(ids=ids, how="window", advance_to=next_mark)
 

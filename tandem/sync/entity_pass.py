@@ -13,7 +13,6 @@ reason; the rest of its page is written.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -21,13 +20,11 @@ from typing import Any
 import pandas as pd
 
 from tandem.adapter import READ_TOTAL, WriteResult
-from tandem.mapper import MappedPage, Mapper
-from tandem.mapping import Direction, FieldMap, Filter, referenced_entities
+from tandem.mapper import Mapper
+from tandem.mapping import Direction, Filter, referenced_entities
 from tandem.redaction import redact
 from tandem.store import session_scope
 from tandem.store.bindings import (
-    CONFLICT_HELD,
-    UNLINKED,
     BindingRecord,
     WatermarkAdvance,
     bindings_by_ids,
@@ -35,33 +32,24 @@ from tandem.store.bindings import (
     upsert_bindings,
 )
 from tandem.store.conflicts import ConflictEntry, record_conflicts
-from tandem.store.digests import is_field_digest
 from tandem.store.runs import JobCounts, RecordErrorEntry, add_record_errors
 from tandem.store.tables import Binding, BindingStatus, Side
 from tandem.store.types import utc_now
-from tandem.sync.conflicts import HELD, settle
+from tandem.sync.codes import SyncCode
+from tandem.sync.conflicts import HELD
 from tandem.sync.context import Route, SyncContext
-from tandem.sync.coupling import Match, MatchIndex, holds_values
-from tandem.sync.manual_coupling import UNCOUPLED, pending_coupled_ids
+from tandem.sync.coupling import Match, MatchIndex
+from tandem.sync.manual_coupling import pending_coupled_ids
 from tandem.sync.order_lines import OrderLines, coupled_elsewhere
+from tandem.sync.planner import PagePlanner, Plan, Targets, Write
+from tandem.sync.planner import excluded_code as excluded_code  # where the pass's callers have found it
 
 log = logging.getLogger(__name__)
 
 #: How many failed records (and conflicts) a pass keeps in memory for the run's artifacts (all are in the store).
 FAILURE_SAMPLE = 50
-#: A Salesforce record id: 15 characters, or 18 with the case-safe suffix.
-SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
-#: The error code of bindings a filter keeps out, by the side whose record the filter looked at.
-EXCLUDED_CODES = {Side.CRM: "EXCLUDED_IN_CRM", Side.ERP: "EXCLUDED_IN_ERP"}
-#: The fields that name a record's own id (a page carries it as ``id``).
-RECORD_ID_FIELDS = frozenset({"Id", "internalId"})
 #: The only-new rule, as its cards and reports name it.
 ONLY_NEW_RULE = "only ERP records created after sync was enabled travel to the CRM"
-
-
-def excluded_code(side: Side) -> str:
-    """The error code of a binding whose ``side`` record a filter keeps out."""
-    return EXCLUDED_CODES[side]
 
 
 @dataclass
@@ -115,61 +103,11 @@ class PassResult:
         self.pages += other.pages
 
 
-@dataclass(frozen=True)
-class _Write:
-    """One record to write: to a known target record (update/couple) or a new one (``target_id`` None)."""
-
-    source_id: str
-    target_id: str | None
-    link: str
-    record: dict[str, Any]
-    digest: str
-    coupling: bool = False
-    write_back: bool = False
-    #: Fields (named on the source side) the target changed since the last sync and this write leaves as they
-    #: are: their stored target digests stay, so the opposite pass carries them.
-    pending: frozenset[str] = frozenset()
-    #: The target's digest stored at the last sync (to keep the pending fields' parts of it).
-    target_digest: str | None = None
-
-
-@dataclass
-class _Plan:
-    """What to do with the mapped records of one page."""
-
-    updates: list[_Write] = field(default_factory=list)
-    creates: list[_Write] = field(default_factory=list)
-    bindings: list[BindingRecord] = field(default_factory=list)
-    errors: list[RecordErrorEntry] = field(default_factory=list)
-    conflicts: list[ConflictEntry] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    references: dict[str, dict[str, str]] = field(default_factory=dict)
-    skipped_values: dict[str, int] = field(default_factory=dict)
-    relinked: list[_Write] = field(default_factory=list)
-    coupled: set[tuple[str, str]] = field(default_factory=set)
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
-
-
 def _text(value: Any) -> str | None:
     """A cell as text; empty and missing cells are ``None``."""
     if value is None or value != value or not str(value).strip():
         return None
     return str(value)
-
-
-def _instant(value: Any) -> datetime | None:
-    """A page's ``modified_at`` value as an aware datetime (``None`` when missing)."""
-    stamp = pd.Timestamp(value) if value is not None else None
-    if stamp is None or pd.isna(stamp):
-        return None
-    return (stamp if stamp.tzinfo else stamp.tz_localize("UTC")).to_pydatetime()
-
-
-def _named(f: FieldMap, direction: Direction) -> str:
-    """The name of ``f`` on the side records travelling ``direction`` are written to."""
-    return f.crm if direction is Direction.TO_CRM else f.erp
 
 
 def _frame_rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -178,6 +116,20 @@ def _frame_rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         return {}
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     return {str(record["id"]): record for record in records}
+
+
+def _ids_by_link(links: list[str], found: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Which record read by id answers each link: the one with that id, or one whose id spells it longer (a system
+    may answer a short form of an id with its full form, as Salesforce answers 15 characters with 18)."""
+    out: dict[str, str] = {}
+    for link in links:
+        if link in found:
+            out[link] = link
+            continue
+        longer = [target_id for target_id in found if target_id.startswith(link)]
+        if len(longer) == 1:
+            out[link] = longer[0]
+    return out
 
 
 def _matches(series: pd.Series, condition: Filter) -> pd.Series:
@@ -210,32 +162,33 @@ class EntityPass:
         two_way = route.entity.direction is Direction.BOTH
         self.reverse = Mapper(route.entity, opposite, templates=templates) if two_way else None
         self.index = MatchIndex(route)
+        #: The fields holding the link key on each side (the system's own, or the mapping's).
+        self.source_link = route.source_link_field(context)
+        self.target_link = route.target_link_field(context)
         #: The records' lines, for an entity that has them (orders travelling to the ERP).
         self.lines = OrderLines.of(context, route)
         #: Whether the pass reads every source record (a full sync): coupling may then read the target whole.
         self._full = False
         #: Whether some target record held a link key when the pass first looked (``None``: not asked yet).
         self._links_exist: bool | None = None
-        #: Each written target field's type (to compare a target's values with a mapped record's).
-        self._kinds = {_named(f, route.direction): f.type for f in self.mapper.fields}
-        self._kinds[route.target_link_field] = None
-        #: Each source field's type as the opposite pass writes it (to tell a target in step both ways).
-        self._reverse_kinds = {_named(f, opposite): f.type for f in self.reverse.fields} if self.reverse else {}
-        #: The fields that travel both ways: the target's name → the source's name.
-        both_ways = {id(f) for f in self.reverse.fields} if self.reverse else set()
-        self._partners = {
-            _named(f, route.direction): _named(f, opposite) for f in self.mapper.fields if id(f) in both_ways
-        }
+        source = route.source_adapter(context)
+        #: Decides what to do with each page (pure: the pass reads and writes around it).
+        self.planner = PagePlanner(
+            self.mapper, self.reverse, source_side=route.source_side, source_link=self.source_link,
+            target_link=self.target_link, mints_link=route.source_mints_link,
+            create_missing=route.entity.create_missing, policy=context.conflict_policy(route.entity.name),
+            force=force, missing_link=f"the {source.system} record has no {self.source_link}",
+        )
 
     def read_fields(self) -> list[str]:
         """The source fields a page must carry."""
         route = self.route
-        extra = [route.source_link_field, *self.index.source_fields]
+        extra = [self.source_link, *self.index.source_fields]
         extra += [c.field for c in route.entity.filters if c.side == route.source_side.value]
         if route.entity.only_new_to_crm and route.source_side is Side.ERP:
-            extra.append(route.created_field)
+            extra.append(route.created_field(self.context))
         # The fields the opposite pass writes: a target re-linked is in step both ways only if they agree.
-        extra += list(self._reverse_kinds)
+        extra += list(self.planner.reverse_kinds)
         extra += self.lines.header_fields() if self.lines is not None else []
         return list(dict.fromkeys([*self.mapper.source_fields(), *extra]))
 
@@ -243,7 +196,7 @@ class EntityPass:
         """The target fields a read of the targets must carry: the link key, the fields this pass writes, and
         the fields the opposite pass reads (to hash the target as it would)."""
         reverse = self.reverse.source_fields() if self.reverse is not None else []
-        return list(dict.fromkeys([self.route.target_link_field, *self._kinds, *reverse]))
+        return list(dict.fromkeys([self.target_link, *self.planner.kinds, *reverse]))
 
     def run(self, since: datetime | None) -> PassResult:
         """Sync every source record changed at or after ``since`` (everything when ``None``), then try
@@ -300,8 +253,8 @@ class EntityPass:
                 [*source_ids, *excluded],
             )
             references = self._references(session, page) if source_ids else {}
-        plan = _Plan(references=references)
-        self._exclude(plan, excluded, bound)
+        plan = Plan(references=references)
+        self.planner.exclude(plan, excluded, bound)
         if source_ids:
             self._plan_page(plan, page, rows, bound)
         if self.context.dry_run:
@@ -310,7 +263,7 @@ class EntityPass:
             plan.count("inserted", len(plan.creates))
             plan.count("coupled", len(couplings))
             plan.count("modified", len(plan.updates) - len(couplings))
-            plan.coupled.update(self._pair(w.source_id, str(w.target_id)) for w in couplings)
+            plan.coupled.update(self.planner.pair(w.source_id, str(w.target_id)) for w in couplings)
         else:
             self._write(plan)
             self._record(plan, read if advance else None)
@@ -330,17 +283,13 @@ class EntityPass:
         result.coupled_keys = plan.coupled
         return result
 
-    def _pair(self, source_id: str, target_id: str) -> tuple[str, str]:
-        """A record and its partner as (CRM id, ERP id)."""
-        return (target_id, source_id) if self.route.source_side is Side.ERP else (source_id, target_id)
-
     def _plan_page(
-        self, plan: _Plan, page: pd.DataFrame, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]
+        self, plan: Plan, page: pd.DataFrame, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]
     ) -> None:
         """Map the page's records and decide, record by record, what to write."""
         source_ids = list(rows)
         # Outside any store transaction: the look-ups read the target over the API.
-        matches, current = self._matches([i for i in source_ids if self._target_id(bound.get(i)) is None], rows)
+        matches, current = self._matches([i for i in source_ids if self.planner.target_id(bound.get(i)) is None], rows)
         with session_scope(self.context.store, write=False) as session:
             holders = bindings_by_ids(
                 session, self.context.connection_id, self.route.entity.name, self.route.target_side,
@@ -355,13 +304,14 @@ class EntityPass:
         # A record is created only when no target exists: one found by its link or match keys is updated
         # without the fields written on create only (Salesforce refuses to update PricebookEntry.Product2Id).
         creating = pd.Series(
-            [self._target_id(bound.get(i)) is None and matches.get(i, Match()).target_id is None for i in source_ids],
+            [self.planner.target_id(bound.get(i)) is None and matches.get(i, Match()).target_id is None
+             for i in source_ids],
             index=page.index,
         )
         mapped = self.mapper.map_page(page, references=plan.references, creating=creating)
         if self.lines is not None:
             mapped = self.lines.attach(mapped, rows, self.mapper.digests.names)
-        self._plan(plan, rows, mapped, bound, matches, taken)
+        self.planner.decide(plan, rows, mapped, bound, matches, taken)
         self._reconcile(plan, rows, bound, current)
         # Values not synced count for the records written (an unchanged record's skipped value is no news).
         skipped = dict(zip(mapped.source_ids, mapped.skipped_fields, strict=True))
@@ -378,9 +328,10 @@ class EntityPass:
         """
         keep = pd.Series(True, index=page.index)
         rule = pd.Series(None, index=page.index, dtype=object)
+        id_field = self.route.source_adapter(self.context).id_field
         for condition in self.route.entity.filters:
             if condition.side == self.route.source_side.value:
-                column = "id" if condition.field in RECORD_ID_FIELDS else condition.field  # an id list
+                column = "id" if condition.field == id_field else condition.field  # an id list
                 passes = _matches(page[column], condition)
                 rule = rule.where(passes | rule.notna(), condition.describe())
                 keep &= passes
@@ -394,7 +345,9 @@ class EntityPass:
         if self.route.entity.only_new_to_crm and self.route.source_side is Side.ERP and enabled_at is not None:
             # The system's own creation stamp (ISO 8601). A record without one counts as created before sync
             # was enabled: an old record is never pushed by accident.
-            created = pd.to_datetime(page[self.route.created_field], utc=True, errors="coerce", format="ISO8601")
+            created = pd.to_datetime(
+                page[self.route.created_field(self.context)], utc=True, errors="coerce", format="ISO8601"
+            )
             only_new = keep & ~(created >= pd.Timestamp(enabled_at))
             rule = rule.where(~only_new, ONLY_NEW_RULE)
             keep &= ~only_new
@@ -404,22 +357,6 @@ class EntityPass:
             for source_id, reason, new_rule in zip(ids[~keep], rule[~keep], only_new[~keep], strict=True)
         }
         return page[keep].reset_index(drop=True), excluded
-
-    def _exclude(self, plan: _Plan, excluded: dict[str, tuple[str, bool]], bound: dict[str, Binding]) -> None:
-        """Mark the records left out as excluded, naming the rule (a coupled record is not excluded by the
-        only-new rule: it came from the CRM)."""
-        for source_id, (reason, only_uncoupled) in excluded.items():
-            plan.count("skipped")
-            if only_uncoupled and self._target_id(bound.get(source_id)) is not None:
-                continue
-            crm_side = self.route.source_side is Side.CRM
-            plan.bindings.append(
-                BindingRecord(
-                    crm_id=source_id if crm_side else None, erp_id=None if crm_side else source_id,
-                    status=BindingStatus.EXCLUDED, error_code=excluded_code(self.route.source_side),
-                    error_message=reason,
-                )
-            )
 
     def _references(
         self, session: Any, page: pd.DataFrame, *, mapper: Mapper | None = None, side: Side | None = None
@@ -452,21 +389,6 @@ class EntityPass:
                         lookup.setdefault(source_id, f"(new {entity} {source_id})")
         return references
 
-    def _target_id(self, binding: Binding | None) -> str | None:
-        if binding is None:
-            return None
-        return binding.crm_id if self.route.target_side is Side.CRM else binding.erp_id
-
-    def _source_hash(self, binding: Binding) -> str | None:
-        return binding.erp_hash if self.route.source_side is Side.ERP else binding.crm_hash
-
-    def _link_for_new(self, row: dict[str, Any], source_id: str) -> str | None:
-        link = row.get(self.route.source_link_field)
-        if link is not None and link == link and str(link).strip():
-            return str(link)
-        # A CRM record that never had an ERP partner: its own id becomes the ERP externalId.
-        return source_id if self.route.source_side is Side.CRM else None
-
     def _matches(
         self, unbound: list[str], rows: dict[str, dict[str, Any]]
     ) -> tuple[dict[str, Match], dict[str, dict[str, Any]]]:
@@ -498,41 +420,38 @@ class EntityPass:
         """
         links: dict[str, str] = {}
         for source_id in unbound:
-            link = self._link_for_new(rows[source_id], source_id)
+            link = self.planner.link_for_new(rows[source_id], source_id)
             if link is not None:
                 links[source_id] = link
         if not links:
             return {}, {}
         route, fields = self.route, self.target_fields()
+        adapter = route.target_adapter(self.context)
         current: dict[str, dict[str, Any]] = {}
         if self._target_holds_links():
-            frame = route.target_adapter(self.context).read_by_keys(
-                route.target_object, route.target_link_field, sorted(set(links.values())), fields=fields
-            )
+            frame = adapter.read_by_keys(route.target_object, self.target_link, sorted(set(links.values())),
+                                         fields=fields)
             current = _frame_rows(frame)
         holders: dict[str, list[str]] = {}
         for target_id, row in current.items():
-            link = _text(row.get(route.target_link_field))
+            link = _text(row.get(self.target_link))
             if link is not None:
                 holders.setdefault(link, []).append(target_id)
-        if route.target_side is Side.CRM:
-            by_id = {source_id: link for source_id, link in links.items()
-                     if link not in holders and SALESFORCE_ID.fullmatch(link)}
-            prefix = self.context.crm.key_prefix(route.target_object) if by_id else ""
-            by_id = {source_id: link for source_id, link in by_id.items() if prefix and link.startswith(prefix)}
+        if not route.source_mints_link:
+            # A link that is a target record's id: the target was created from that record (its id lent as the
+            # link) by a run that stopped before writing the link back.
+            by_id = sorted({link for link in links.values()
+                            if link not in holders and adapter.is_record_id(route.target_object, link)})
             if by_id:
-                created_from = _frame_rows(
-                    self.context.crm.read_by_ids(route.target_object, sorted(set(by_id.values())), fields=fields)
-                )
+                created_from = _frame_rows(adapter.read_by_ids(route.target_object, by_id, fields=fields))
                 current.update(created_from)
-                for target_id in created_from:
-                    holders.setdefault(target_id[:15], [target_id])
-                links = {source_id: link[:15] if source_id in by_id else link for source_id, link in links.items()}
+                for link, target_id in _ids_by_link(by_id, created_from).items():
+                    holders.setdefault(link, [target_id])
         matches: dict[str, Match] = {}
         for source_id, link in links.items():
             targets = holders.get(link, [])
             if len(targets) == 1:
-                target_link = _text(current[targets[0]].get(route.target_link_field))
+                target_link = _text(current[targets[0]].get(self.target_link))
                 matches[source_id] = Match(target_id=targets[0], target_link=target_link, exact=True)
             elif targets:
                 matches[source_id] = Match(ambiguous=True, exact=True)
@@ -546,106 +465,12 @@ class EntityPass:
         """
         if self._links_exist is None:
             route = self.route
-            self._links_exist = route.target_adapter(self.context).holds_any(
-                route.target_object, route.target_link_field
-            )
+            self._links_exist = route.target_adapter(self.context).holds_any(route.target_object, self.target_link)
         return self._links_exist
-
-    def _blocked(self, binding: Binding | None) -> bool:
-        """True when the record must not travel this way: its coupling was removed after its partner was
-        deleted or by a person (uncoupled), or a filter on the other side keeps its partner out."""
-        if binding is None or binding.status is not BindingStatus.EXCLUDED:
-            return False
-        return binding.error_code in {UNLINKED, UNCOUPLED, excluded_code(self.route.target_side)}
-
-    def _unchanged(self, binding: Binding, digest: str, record: dict[str, Any]) -> bool:
-        """True when the source record holds what was last synced (a failure the other way does not count)."""
-        if self.force or binding.status not in {BindingStatus.SYNCED, BindingStatus.FAILED}:
-            return False
-        stored = self._source_hash(binding)
-        if stored is not None and not is_field_digest(stored):  # a store older than field digests
-            return stored == self.mapper.whole_record_hash(record)
-        return stored == digest
-
-    def _changed_part(self, record: dict[str, Any], stored: str | None, digest: str) -> dict[str, Any]:
-        """The fields of a two-way record that changed since its last sync (all of them when that is unknown).
-
-        A one-way entity's target is a copy of its source: its records are written whole.
-        """
-        if self.reverse is None or self.force:
-            return record
-        changed = self.mapper.digests.changed_fields(stored, digest)
-        if changed is None:
-            return record
-        return {name: value for name, value in record.items() if name in changed}
-
-    def _plan(
-        self,
-        plan: _Plan,
-        rows: dict[str, dict[str, Any]],
-        mapped: MappedPage,
-        bound: dict[str, Binding],
-        matches: dict[str, Match],
-        taken: set[str],
-    ) -> None:
-        for failure in mapped.failures:
-            self._fail(plan, failure.source_id, failure.code, failure.message)
-        for source_id, record, digest in zip(mapped.source_ids, mapped.records, mapped.hashes, strict=True):
-            row = rows[source_id]
-            binding = bound.get(source_id)
-            if self._blocked(binding):
-                plan.count("skipped")
-                continue
-            target_id = self._target_id(binding)
-            if binding is not None and target_id is not None:
-                if self._unchanged(binding, digest, record):
-                    plan.count("unchanged")
-                    continue
-                record = self._changed_part(record, self._source_hash(binding), digest)
-                link = binding.external_id or self._link_for_new(row, source_id)
-                if link is None:
-                    self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
-                    continue
-                write_back = self._unlinked(row, link)
-                plan.updates.append(_Write(source_id, target_id, link, record, digest, write_back=write_back))
-                continue
-            match = matches.get(source_id, Match())
-            if match.ambiguous:
-                shared = "its link key" if match.exact else "its match keys"
-                self._fail(plan, source_id, "AMBIGUOUS_MATCH", f"several target records share {shared}")
-                continue
-            if match.target_id is not None:
-                if match.target_id in taken:
-                    how = "link-key" if match.exact else "match-key"
-                    self._fail(
-                        plan, source_id, "MATCH_TAKEN",
-                        f"its {how} partner {match.target_id} is already coupled with another record",
-                    )
-                    continue
-                taken.add(match.target_id)
-                # The ERP side's externalId is the link: the source's when it is the ERP, else the partner's.
-                erp_link = self._link_for_new(row, source_id) if self.route.source_side is Side.ERP else None
-                link = erp_link or match.target_link or self._link_for_new(row, source_id)
-                if link is None:
-                    self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
-                    continue
-                write_back = self._unlinked(row, link)
-                plan.updates.append(
-                    _Write(source_id, match.target_id, link, record, digest, True, write_back)
-                )
-                continue
-            if not self.route.entity.create_missing:
-                plan.count("skipped")
-                continue
-            link = self._link_for_new(row, source_id)
-            if link is None:
-                self._fail(plan, source_id, "MISSING_EXTERNAL_ID", "the ERP record has no externalId")
-                continue
-            plan.creates.append(_Write(source_id, None, link, record, digest, write_back=self._unlinked(row, link)))
 
     def _reconcile(
         self,
-        plan: _Plan,
+        plan: Plan,
         rows: dict[str, dict[str, Any]],
         bound: dict[str, Binding],
         current: dict[str, dict[str, Any]],
@@ -657,7 +482,7 @@ class EntityPass:
         would bring it back); the deletion sweep applies the entity's deletion policy. A target that already
         holds the record's values (and its link) is re-linked: its binding is brought up to date without a
         write, and it is never a conflict. For a two-way entity, any other target that changed too since the
-        last sync is a conflict, settled by :meth:`_settle_conflicts`.
+        last sync is a conflict, settled by the entity's policy (:meth:`PagePlanner.reconcile`).
 
         Args:
             plan: the page's plan (its updates are narrowed to the records to write).
@@ -672,29 +497,13 @@ class EntityPass:
         if missing:
             current.update(_frame_rows(route.read_by_ids(self.context, route.target_side, missing,
                                                          self.target_fields())))
-        vanished = [w for w in plan.updates if not w.coupling and str(w.target_id) not in current]
+        vanished = self.planner.vanished(plan, current)
         if vanished:
             log.info("%s %s: %d targets were deleted since the last sync; left to the deletion sweep",
-                     route.entity.name, route.direction.value, len(vanished))
-            plan.count("skipped", len(vanished))
-            gone = {id(w) for w in vanished}
-            plan.updates = [w for w in plan.updates if id(w) not in gone]
-        targets = [current[str(w.target_id)] for w in plan.updates if str(w.target_id) in current]
-        hashes, back = self._hash_targets(targets)
-        keep: list[_Write] = []
-        for write in plan.updates:
-            target = current.get(str(write.target_id))
-            if target is not None and not self.force and self._holds(target, write):
-                self._relink(plan, write, rows[write.source_id], hashes, back)
-            else:
-                keep.append(write)
-        plan.updates = keep
-        if self.reverse is not None and not self.force and targets:
-            self._settle_conflicts(plan, rows, bound, current, hashes, back)
-
-    def _holds(self, target: dict[str, Any], write: _Write) -> bool:
-        """True when ``target`` holds the values ``write`` would write, and its link key."""
-        return holds_values(target, {self.route.target_link_field: write.link, **write.record}, self._kinds)
+                     route.entity.name, route.direction.value, vanished)
+        targets = {str(w.target_id): current[str(w.target_id)] for w in plan.updates if str(w.target_id) in current}
+        hashes, back = self._hash_targets(list(targets.values()))
+        self.planner.reconcile(plan, rows, bound, Targets(targets, hashes, back), utc_now())
 
     def _hash_targets(
         self, targets: list[dict[str, Any]]
@@ -714,184 +523,35 @@ class EntityPass:
         return (dict(zip(page.source_ids, page.hashes, strict=True)),
                 dict(zip(page.source_ids, page.records, strict=True)))
 
-    def _relink(
-        self,
-        plan: _Plan,
-        write: _Write,
-        row: dict[str, Any],
-        hashes: dict[str, str],
-        back: dict[str, dict[str, Any]],
-    ) -> None:
-        """Bind a record to a target that already holds its values: no write, no conflict.
-
-        The target side's hash is stored only when the record is in step both ways (the source holds what the
-        opposite pass would write too); otherwise the stored one stays, and the opposite pass syncs the rest.
-        """
-        route = self.route
-        target_id = str(write.target_id)
-        in_step = target_id in back and holds_values(row, back[target_id], self._reverse_kinds)
-        ids = {route.source_side: write.source_id, route.target_side: target_id}
-        digests = {route.source_side: write.digest, route.target_side: hashes.get(target_id) if in_step else None}
-        plan.bindings.append(
-            BindingRecord(
-                crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], external_id=write.link,
-                crm_hash=digests[Side.CRM], erp_hash=digests[Side.ERP],
-                status=BindingStatus.SYNCED, last_synced_at=utc_now(),
-            )
-        )
-        if write.coupling:
-            plan.count("coupled")
-            plan.coupled.add(self._pair(write.source_id, target_id))
-        else:
-            plan.count("unchanged")
-        if write.write_back:
-            plan.relinked.append(write)
-
-    def _settle_conflicts(
-        self,
-        plan: _Plan,
-        rows: dict[str, dict[str, Any]],
-        bound: dict[str, Binding],
-        current: dict[str, dict[str, Any]],
-        current_hashes: dict[str, str],
-        back: dict[str, dict[str, Any]],
-    ) -> None:
-        """Find the updates whose target record changed the same fields since the last sync, and apply the
-        entity's policy to them.
-
-        ``current`` holds the targets as they are now and ``current_hashes`` their digests the way the opposite
-        pass computes them: fields whose digests differ from the stored ones changed on the target since the
-        last sync. Edits of different fields are no conflict: this pass writes its fields and leaves the
-        target's (they stay pending, for the opposite pass). When a field changed on both sides to different
-        values, the winner's values are written (by this pass or the opposite one); a held record is written by
-        neither and marked ``CONFLICT_HELD``. (Targets that hold the record's values were re-linked before:
-        never a conflict.)
-        """
-        route = self.route
-        policy = self.context.conflict_policy(route.entity.name)
-        keep: list[_Write] = []
-        for write in plan.updates:
-            target_id = str(write.target_id)
-            stored = self._target_hash(bound[write.source_id]) if not write.coupling else None
-            changed_there = self._target_changes(stored, current_hashes.get(target_id), back.get(target_id))
-            if not changed_there:
-                keep.append(write)
-                continue
-            write = replace(write, pending=changed_there, target_digest=stored)
-            overlap = self._overlap(write, current[target_id])
-            if not overlap:
-                keep.append(write)
-                continue
-            times = {
-                route.source_side: rows[write.source_id].get("modified_at"),
-                route.target_side: current[target_id].get("modified_at"),
-            }
-            outcome = settle(policy, times[Side.CRM], times[Side.ERP])
-            ids = {route.source_side: write.source_id, route.target_side: target_id}
-            plan.conflicts.append(
-                ConflictEntry(
-                    entity=route.entity.name, crm_id=ids[Side.CRM], erp_id=ids[Side.ERP],
-                    crm_modified_at=_instant(times[Side.CRM]), erp_modified_at=_instant(times[Side.ERP]),
-                    policy=policy.value, outcome=outcome,
-                )
-            )
-            if outcome == route.source_side.value:  # this side's values stand; the target's other edits travel
-                keep.append(replace(write, pending=write.pending - {self._partners[name] for name in overlap}))
-            elif outcome == HELD:  # listed with the conflicts (not as a failure); the binding says it waits
-                plan.bindings.append(
-                    BindingRecord(
-                        crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], status=BindingStatus.FAILED,
-                        error_code=CONFLICT_HELD,
-                        error_message="changed in both systems since its last sync; held for a person: run "
-                        "resolve-conflicts to keep one side",
-                    )
-                )
-            else:  # the target's values stand (the opposite pass writes them); this side's other edits travel
-                rest = {name: value for name, value in write.record.items() if name not in overlap}
-                if rest:
-                    keep.append(replace(write, record=rest))
-                else:
-                    plan.count("skipped")
-        plan.updates = keep
-
-    def _target_changes(
-        self, stored: str | None, now: str | None, target: dict[str, Any] | None
-    ) -> frozenset[str]:
-        """The fields (named on the source side) a target changed since the last sync; every two-way field when
-        the stored digest cannot tell which (a store older than field digests)."""
-        if self.reverse is None or stored is None or now is None or now == stored:
-            return frozenset()
-        if not is_field_digest(stored):
-            if target is not None and self.reverse.whole_record_hash(target) == stored:
-                return frozenset()
-            return frozenset(self.reverse.digests.names)
-        changed = self.reverse.digests.changed_fields(stored, now)
-        return frozenset(self.reverse.digests.names) if changed is None else changed
-
-    def _overlap(self, write: _Write, target: dict[str, Any]) -> set[str]:
-        """The fields ``write`` would write (target names) that the target changed too, to another value."""
-        return {
-            name for name, value in write.record.items()
-            if self._partners.get(name) in write.pending and not holds_values(target, {name: value}, self._kinds)
-        }
-
-    def _target_hash(self, binding: Binding) -> str | None:
-        return binding.crm_hash if self.route.target_side is Side.CRM else binding.erp_hash
-
-    def _unlinked(self, row: dict[str, Any], link: str) -> bool:
-        """True when the source is the CRM and its record does not hold ``link`` in its key field yet."""
-        if self.route.source_side is not Side.CRM:
-            return False
-        current = row.get(self.route.entity.crm_key)
-        return current is None or current != current or str(current) != link
-
-    def _fail(self, plan: _Plan, source_id: str, code: str, message: str, target_id: str | None = None) -> None:
-        plan.count("failed")
-        plan.errors.append(RecordErrorEntry(self.route.entity.name, self.route.source_side, source_id, code, message))
-        ids = {self.route.source_side: source_id, self.route.target_side: target_id}
-        plan.bindings.append(
-            BindingRecord(
-                crm_id=ids[Side.CRM], erp_id=ids[Side.ERP], status=BindingStatus.FAILED,
-                error_code=code, error_message=message,
-            )
-        )
-
-    def _write(self, plan: _Plan) -> None:
+    def _write(self, plan: Plan) -> None:
         route, context = self.route, self.context
         now = utc_now()
-        key = route.entity.crm_key
+        key = self.target_link
         if not plan.updates and not plan.creates:
             self._write_back_links(plan.relinked)
             return
-        if route.target_side is Side.CRM:
-            update_results = context.crm.update_batch(
-                route.target_object, [{"Id": w.target_id, key: w.link, **w.record} for w in plan.updates]
-            )
-            create_results = context.crm.upsert_batch(
-                route.target_object, key, [{key: w.link, **w.record} for w in plan.creates]
-            )
-        else:
-            combined = context.erp.upsert_batch(
-                route.target_object, "externalId",
-                [{"externalId": w.link, **w.record} for w in [*plan.updates, *plan.creates]],
-            )
-            update_results, create_results = combined[: len(plan.updates)], combined[len(plan.updates) :]
-        written: list[tuple[_Write, str]] = []
+        adapter = route.target_adapter(context)
+        update_results = adapter.update_batch(
+            route.target_object, [{"id": w.target_id, key: w.link, **w.record} for w in plan.updates]
+        ) if plan.updates else []
+        create_results = adapter.upsert_batch(
+            route.target_object, key, [{key: w.link, **w.record} for w in plan.creates]
+        ) if plan.creates else []
+        written: list[tuple[Write, str]] = []
         for write, outcome in zip(plan.updates, update_results, strict=True):
             if self._settle(plan, write, outcome):
                 plan.count("coupled" if write.coupling else "modified")
                 written.append((write, outcome.id or str(write.target_id)))
                 if write.coupling:
-                    plan.coupled.add(self._pair(write.source_id, written[-1][1]))
+                    plan.coupled.add(self.planner.pair(write.source_id, written[-1][1]))
         for write, outcome in zip(plan.creates, create_results, strict=True):
             if self._settle(plan, write, outcome) and outcome.id is not None:
                 # An upsert that found its record under the link key coupled it (matched by external id).
                 plan.count("inserted" if outcome.created else "coupled")
                 written.append((write, outcome.id))
                 if not outcome.created:
-                    plan.coupled.add(self._pair(write.source_id, outcome.id))
-        if route.target_side is Side.ERP:
-            self._write_back_links([*(w for w, _ in written), *plan.relinked])
+                    plan.coupled.add(self.planner.pair(write.source_id, outcome.id))
+        self._write_back_links([*(w for w, _ in written), *plan.relinked])
         reverse_hashes = self._reverse_hashes(written)
         for write, target_id in written:
             ids = {route.source_side: write.source_id, route.target_side: target_id}
@@ -907,7 +567,7 @@ class EntityPass:
                 )
             )
 
-    def _reverse_hashes(self, written: list[tuple[_Write, str]]) -> dict[str, str]:
+    def _reverse_hashes(self, written: list[tuple[Write, str]]) -> dict[str, str]:
         """For a two-way entity: the hash each written target record has when read the other way.
 
         The written records are read back (one read per page) and mapped in the opposite direction;
@@ -917,40 +577,32 @@ class EntityPass:
         if self.reverse is None or not written:
             return {}
         route = self.route
-        adapter = route.target_adapter(self.context)
-        if route.target_side is Side.CRM:
-            # By id, one sObject Collections retrieve per 2,000 records (not one SOQL query per 300 keys).
-            frame = self.context.crm.read_by_ids(
-                route.target_object, [target_id for _, target_id in written],
-                fields=list(dict.fromkeys([route.target_link_field, *self.reverse.source_fields()])),
-            )
-        else:
-            frame = adapter.read_by_keys(
-                route.target_object, route.target_link_field, [w.link for w, _ in written],
-                fields=self.reverse.source_fields(),
-            )
+        frame = route.target_adapter(self.context).read_by_ids(
+            route.target_object, [target_id for _, target_id in written],
+            fields=list(dict.fromkeys([self.target_link, *self.reverse.source_fields()])),
+        )
         with session_scope(self.context.store, write=False) as session:
             target_references = self._references(session, frame, mapper=self.reverse, side=route.target_side)
         page = self.reverse.map_page(frame, references=target_references)
         return dict(zip(page.source_ids, page.hashes, strict=True))
 
-    def _settle(self, plan: _Plan, write: _Write, outcome: WriteResult) -> bool:
+    def _settle(self, plan: Plan, write: Write, outcome: WriteResult) -> bool:
         if outcome.ok:
             return True
         message = redact(outcome.error_message or "", write.record, keep=[write.link])
-        self._fail(plan, write.source_id, outcome.error_code or "UNKNOWN", message, write.target_id)
+        self.planner.fail(plan, write.source_id, outcome.error_code or SyncCode.UNKNOWN, message, write.target_id)
         return False
 
-    def _write_back_links(self, written: list[_Write]) -> None:
-        """Give CRM records their ERP link key (``ERP_Id__c``) once their ERP partner was written (or found)."""
-        key = self.route.entity.crm_key
-        updates = [{"Id": w.source_id, key: w.link} for w in written if w.write_back]
+    def _write_back_links(self, written: list[Write]) -> None:
+        """Give source records their link key once their partner was written (or found)."""
+        updates = [{"id": w.source_id, self.source_link: w.link} for w in written if w.write_back]
         if updates:
-            failed = [r for r in self.context.crm.update_batch(self.route.source_object, updates) if not r.ok]
+            adapter = self.route.source_adapter(self.context)
+            failed = [r for r in adapter.update_batch(self.route.source_object, updates) if not r.ok]
             if failed:
                 log.warning("%d %s link keys could not be written back", len(failed), self.route.source_object)
 
-    def _record(self, plan: _Plan, page: pd.DataFrame | None) -> None:
+    def _record(self, plan: Plan, page: pd.DataFrame | None) -> None:
         """Store the page's bindings, errors and conflicts, and move the watermark past ``page`` (if given)."""
         context, route = self.context, self.route
         watermark = None
@@ -968,7 +620,7 @@ class EntityPass:
         if result.conflicts:
             conflicts = [
                 RecordErrorEntry(
-                    route.entity.name, route.source_side, c.key_id, "BINDING_CONFLICT",
+                    route.entity.name, route.source_side, c.key_id, SyncCode.BINDING_CONFLICT,
                     f"written, but its partner {c.other_id} is already bound to {c.bound_to or 'another record'}",
                 )
                 for c in result.conflicts

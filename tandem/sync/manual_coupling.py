@@ -30,6 +30,7 @@ from tandem.store import session_scope
 from tandem.store.bindings import BindingRecord, bindings_by_ids, upsert_bindings
 from tandem.store.tables import Binding, BindingStatus, Side
 from tandem.store.types import utc_now
+from tandem.sync.codes import SyncCode
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.coupling import Match, MatchIndex
 
@@ -37,9 +38,9 @@ log = logging.getLogger(__name__)
 
 _TABLE: sa.Table = Binding.__table__  # type: ignore[attr-defined]
 #: The error code of a binding coupled by a person and not synced yet (the next run syncs it).
-COUPLED_BY_HAND = "COUPLED_BY_HAND"
+COUPLED_BY_HAND = SyncCode.COUPLED_BY_HAND
 #: The error code of the halves of a binding a person uncoupled (neither record travels until coupled again).
-UNCOUPLED = "UNCOUPLED"
+UNCOUPLED = SyncCode.UNCOUPLED
 #: Pairs per batch (a task run of the couple-records flow; one read per side and batch).
 BATCH_SIZE = 200
 #: The CSV columns of a file of pairs.
@@ -258,23 +259,22 @@ def _distinct(pairs: Sequence[Pair], result: CouplingResult) -> list[Pair]:
 def _of_the_right_object(
     context: SyncContext, entity: EntityMapping, pairs: list[Pair], result: CouplingResult
 ) -> list[Pair]:
-    """The pairs whose Salesforce id has the key prefix of the entity's object."""
+    """The pairs whose CRM id is shaped as an id of the entity's object (a refusal names the mapped object it is
+    shaped as, when it is one)."""
     if not pairs:
         return pairs
-    prefix = context.crm.key_prefix(entity.crm_object)
+    crm = context.crm
+    others = list(dict.fromkeys(e.crm_object for e in context.mappings.entities.values()
+                                if e.crm_object != entity.crm_object))
     kept: list[Pair] = []
     for p in pairs:
-        if len(p.crm_id) not in (15, 18) or not p.crm_id.isalnum():
-            result.refused.append(Refusal(p.crm_id, p.erp_id, "not a Salesforce record id (15 or 18 letters and "
-                                                              "digits)"))
-        elif prefix and not p.crm_id.startswith(prefix):
-            result.refused.append(Refusal(
-                p.crm_id, p.erp_id,
-                f"the Salesforce record is not {_a(entity.crm_object)} ({entity.crm_object} ids start with {prefix}, "
-                f"this one with {p.crm_id[:3]})",
-            ))
-        else:
+        if crm.is_record_id(entity.crm_object, p.crm_id):
             kept.append(p)
+            continue
+        kind = next((name for name in others if crm.is_record_id(name, p.crm_id)), None)
+        reason = (f"the {crm.system} record is not {_a(entity.crm_object)}: {p.crm_id} is {_a(kind)}" if kind
+                  else f"not {_a(entity.crm_object)} id in {crm.system}: {p.crm_id}")
+        result.refused.append(Refusal(p.crm_id, p.erp_id, reason))
     return kept
 
 
@@ -310,29 +310,31 @@ def _existing(
     """
     if not pairs:
         return {}
-    crm = context.crm.read_by_ids(entity.crm_object, [p.crm_id for p in pairs], fields=[entity.crm_key])
+    route = match_route(entity)
+    crm_link, erp_link = route.link_field(context, Side.CRM), route.link_field(context, Side.ERP)
+    crm = context.crm.read_by_ids(entity.crm_object, [p.crm_id for p in pairs], fields=[crm_link])
     crm_found = {str(i) for i in crm["id"]} if len(crm) else set()
-    erp = context.erp.read_by_keys(entity.erp_type, "internalId", [p.erp_id for p in pairs], fields=["externalId"])
-    erp_links = _column(erp, "externalId")
+    erp = context.erp.read_by_ids(entity.erp_type, [p.erp_id for p in pairs], fields=[erp_link])
+    erp_links = _column(erp, erp_link)
     others = _other_types(context, entity, [p.erp_id for p in pairs if p.erp_id not in erp_links])
-    holders = _link_holders(context, entity, [link for link in erp_links.values() if link])
+    holders = _link_holders(context, entity, crm_link, [link for link in erp_links.values() if link])
     links: dict[Pair, str] = {}
     for p in pairs:
         if p.crm_id not in crm_found:
-            result.refused.append(Refusal(p.crm_id, p.erp_id, f"no {entity.crm_object} with this id in Salesforce "
-                                                              "(deleted, or never there)"))
+            result.refused.append(Refusal(p.crm_id, p.erp_id, f"no {entity.crm_object} with this id in "
+                                                              f"{context.crm.system} (deleted, or never there)"))
         elif p.erp_id not in erp_links:
             kind = others.get(p.erp_id)
             reason = (f"the ERP record is not {_a(entity.erp_type)}: internal id {p.erp_id} is {_a(kind)}" if kind
                       else f"no {entity.erp_type} with internal id {p.erp_id} in the ERP (deleted, or never there)")
             result.refused.append(Refusal(p.crm_id, p.erp_id, reason))
         elif not erp_links[p.erp_id]:
-            result.refused.append(Refusal(p.crm_id, p.erp_id, "the ERP record has no externalId (Tandem writes ERP "
+            result.refused.append(Refusal(p.crm_id, p.erp_id, f"the ERP record has no {erp_link} (Tandem writes ERP "
                                                               "records by it): give it one in the ERP first"))
         elif holders.get(erp_links[p.erp_id], p.crm_id) != p.crm_id:
             result.refused.append(Refusal(
-                p.crm_id, p.erp_id, f"Salesforce record {holders[erp_links[p.erp_id]]} holds this ERP record's "
-                f"externalId in {entity.crm_key}: clear it there, or couple that record",
+                p.crm_id, p.erp_id, f"{context.crm.system} record {holders[erp_links[p.erp_id]]} holds this ERP "
+                f"record's {erp_link} in {crm_link}: clear it there, or couple that record",
             ))
         else:
             links[p] = erp_links[p.erp_id]
@@ -356,7 +358,7 @@ def _other_types(context: SyncContext, entity: EntityMapping, ids: list[str]) ->
         if not rest:
             break
         try:
-            frame = context.erp.read_by_keys(record_type, "internalId", rest, fields=[])
+            frame = context.erp.read_by_ids(record_type, rest, fields=[])
         except SyncError as exc:
             if exc.code not in _NOT_A_TYPE:
                 raise
@@ -366,12 +368,12 @@ def _other_types(context: SyncContext, entity: EntityMapping, ids: list[str]) ->
     return found
 
 
-def _link_holders(context: SyncContext, entity: EntityMapping, links: list[str]) -> dict[str, str]:
-    """The Salesforce records of the entity's object that hold these ERP externalIds in their link field."""
+def _link_holders(context: SyncContext, entity: EntityMapping, link_field: str, links: list[str]) -> dict[str, str]:
+    """The CRM records of the entity's object that hold these link keys in their link field."""
     if not links:
         return {}
-    frame = context.crm.read_by_keys(entity.crm_object, entity.crm_key, links, fields=[])
-    return {link: record_id for record_id, link in _column(frame, entity.crm_key).items() if link}
+    frame = context.crm.read_by_keys(entity.crm_object, link_field, links, fields=[])
+    return {link: record_id for record_id, link in _column(frame, link_field).items() if link}
 
 
 def _bind(
@@ -504,7 +506,7 @@ def uncouple(context: SyncContext, entity: EntityMapping, side: Side, ids: Seque
         wanted = [case_safe_id(i) for i in wanted]
     with session_scope(context.store, write=False) as session:
         bound = bindings_by_ids(session, context.connection_id, entity.name, side, wanted)
-    system = "Salesforce" if side is Side.CRM else "ERP"
+    system = context.crm.system if side is Side.CRM else "ERP"
     pairs: list[tuple[Pair, Binding]] = []
     for record_id in wanted:
         binding = bound.get(record_id)
@@ -514,11 +516,11 @@ def uncouple(context: SyncContext, entity: EntityMapping, side: Side, ids: Seque
         else:
             pairs.append((Pair(binding.crm_id, binding.erp_id), binding))
     if pairs and not context.dry_run:
-        cleared = context.crm.update_batch(entity.crm_object, [{"Id": p.crm_id, entity.crm_key: None}
-                                                               for p, _ in pairs])
+        crm_link = match_route(entity).link_field(context, Side.CRM)
+        cleared = context.crm.update_batch(entity.crm_object, [{"id": p.crm_id, crm_link: None} for p, _ in pairs])
         failed = {r.key for r in cleared if not r.ok}
         if failed:
-            log.warning("%s: %d Salesforce link keys could not be cleared", entity.name, len(failed))
+            log.warning("%s: %d %s link keys could not be cleared", entity.name, len(failed), context.crm.system)
         when = utc_now()
         message = f"uncoupled by hand on {when:%Y-%m-%d %H:%M} UTC: not synced until coupled again"
         halves = [BindingRecord(crm_id=p.crm_id, status=BindingStatus.EXCLUDED, error_code=UNCOUPLED,

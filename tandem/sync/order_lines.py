@@ -29,12 +29,13 @@ from tandem.store import session_scope
 from tandem.store.bindings import bindings_by_ids
 from tandem.store.digests import DigestMaker
 from tandem.store.tables import Side
+from tandem.sync.codes import SyncCode
 from tandem.sync.context import Route, SyncContext
 
 #: The error code of a record whose line or reference is not coupled (as a record's unresolved reference).
-NOT_COUPLED = "UNRESOLVED_REFERENCE"
+NOT_COUPLED = SyncCode.UNRESOLVED_REFERENCE
 #: The error code of a record without lines.
-NO_LINES = "NO_LINES"
+NO_LINES = SyncCode.NO_LINES
 
 
 def _nested(line: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from tandem.sync.entity_pass import EntityPass, PassResult
 
 #: The most records one run retries (the rest wait for the next run, or the incremental sync).
 MAX_RECORDS = MAX_LIMIT
-_SYSTEMS = {Side.CRM: "Salesforce", Side.ERP: "ERP"}
 
 
 class Outcome(StrEnum):
@@ -148,7 +147,8 @@ def select_records(context: SyncContext, entity: str, record_ids: Sequence[str])
         elif record_id not in named:
             selection.settled.append(RecordOutcome(
                 entity, "", record_id, Outcome.NOT_FOUND,
-                detail=f"the sync of {entity} knows no record with this id (neither a Salesforce nor an ERP id)",
+                detail=f"the sync of {entity} knows no record with this id (neither a {context.crm.system} nor an ERP "
+                "id)",
             ))
     return selection
 
@@ -182,7 +182,8 @@ def retry_failed(
                 ids = [i for i in (r.id_on(side) for r in records) if i is not None]
                 now[side] = bindings_by_ids(session, context.connection_id, entity, side, ids)
     sources = {route.source_side for route in routes}
-    batch.outcomes = [_outcome(record, sources, read, now, dry_run=context.dry_run) for record in records]
+    systems = {Side.CRM: context.crm.system, Side.ERP: "ERP"}
+    batch.outcomes = [_outcome(record, sources, read, now, systems, dry_run=context.dry_run) for record in records]
     return batch
 
 
@@ -191,6 +192,7 @@ def _outcome(
     sources: set[Side],
     read: dict[Side, set[str]],
     now: dict[Side, dict[str, Binding]],
+    systems: dict[Side, str],
     *,
     dry_run: bool,
 ) -> RecordOutcome:
@@ -199,10 +201,10 @@ def _outcome(
 
     sides = [record.side] if record.side is not None else [s for s in (Side.CRM, Side.ERP) if record.id_on(s)]
     if not any(side in sources for side in sides):
-        system = _SYSTEMS[sides[0]] if sides else "either"
+        system = systems[sides[0]] if sides else "either"
         return outcome(Outcome.NOT_RETRIED, f"{record.entity} no longer syncs from the {system} side")
     if not any(record.id_on(side) in read[side] for side in sides):
-        system = _SYSTEMS[sides[0]] if len(sides) == 1 else "Salesforce or the ERP"
+        system = systems[sides[0]] if len(sides) == 1 else f"{systems[Side.CRM]} or the ERP"
         return outcome(Outcome.NOT_FOUND, f"the record no longer exists in {system}")
     if dry_run:
         return outcome(Outcome.WOULD_RETRY, "found: a run that is not a dry run retries it")
@@ -214,7 +216,7 @@ def _outcome(
         return outcome(Outcome.STILL_FAILING, message or "", code)
     if binding.status is BindingStatus.SYNCED:
         partner = binding.erp_id if side is Side.CRM else binding.crm_id
-        return outcome(Outcome.SYNCED, f"in step with {_SYSTEMS[Side.ERP if side is Side.CRM else Side.CRM]} "
+        return outcome(Outcome.SYNCED, f"in step with {systems[Side.ERP if side is Side.CRM else Side.CRM]} "
                                        f"record {partner}")
     if binding.status is BindingStatus.EXCLUDED:
         return outcome(Outcome.EXCLUDED, f"excluded by the rule: {binding.error_message or binding.error_code}")

@@ -84,7 +84,7 @@ def test_refusals_one_line_each_and_a_csv_of_pairs(
         (["--crm", a2["Id"], "--erp", str(c1["id"])],
          f"the ERP record is already coupled with Salesforce record {a1['Id']}: uncouple it first"),
         (["--crm", contact_id, "--erp", str(c2["id"])],
-         f"the Salesforce record is not an Account (Account ids start with 001, this one with {contact_id[:3]})"),
+         f"the Salesforce record is not an Account: {contact_id} is a Contact"),
         (["--crm", a2["Id"], "--erp", erp_contact], f"the ERP record is not a customer: internal id {erp_contact} "
                                                     "is a contact"),
         (["--crm", ghost_account, "--erp", str(c2["id"])],
