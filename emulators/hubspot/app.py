@@ -12,7 +12,13 @@ from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
 from emulators.common.faults import FaultKind, FaultRule
-from emulators.hubspot import routes_associations, routes_objects, routes_owners, routes_properties
+from emulators.hubspot import (
+    routes_account,
+    routes_associations,
+    routes_objects,
+    routes_owners,
+    routes_properties,
+)
 from emulators.hubspot.errors import AUTH_MESSAGE, HubSpotError, correlation_id, json_response
 from emulators.hubspot.limits import Refusal
 from emulators.hubspot.state import HubSpotState
@@ -32,6 +38,7 @@ ROUTES: list[tuple[str, str, list[str], Handler]] = [
     ("objects.update", f"{V3}/objects/{{objectType}}/{{objectId}}", ["PATCH"], routes_objects.update_object),
     ("objects.archive", f"{V3}/objects/{{objectType}}/{{objectId}}", ["DELETE"], routes_objects.archive_object),
     ("owners.list", f"{V3}/owners", ["GET"], routes_owners.list_owners),
+    ("account.details", "/account-info/v3/details", ["GET"], routes_account.account_details),
     ("properties.list", f"{V3}/properties/{{objectType}}", ["GET"], routes_properties.list_properties),
     ("properties.create", f"{V3}/properties/{{objectType}}", ["POST"], routes_properties.create_property),
     ("properties.get", f"{V3}/properties/{{objectType}}/{{propertyName}}", ["GET"], routes_properties.get_property),

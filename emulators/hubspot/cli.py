@@ -16,6 +16,7 @@ from emulators.common.tls import ensure_certificates
 from emulators.hubspot.app import HubSpotApp, classify, fault_response
 from emulators.hubspot.control import RateLimitControl
 from emulators.hubspot.limits import DEFAULT_DAILY_MAX, DEFAULT_INTERVAL_MAX, DEFAULT_SEARCH_PER_SECOND, RateLimits
+from emulators.hubspot.routes_account import ACCOUNT_TYPES
 from emulators.hubspot.seed import load_demo
 from emulators.hubspot.state import HubSpotState
 from emulators.hubspot.store import HubSpotStore
@@ -33,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"requests allowed per day (default {DEFAULT_DAILY_MAX}; 0 turns it off)")
     parser.add_argument("--search-rate-limit", type=int, default=DEFAULT_SEARCH_PER_SECOND, metavar="N",
                         help=f"search requests allowed per second (default {DEFAULT_SEARCH_PER_SECOND}; 0: off)")
+    parser.add_argument("--account-type", choices=ACCOUNT_TYPES, default="STANDARD",
+                        help="what GET /account-info/v3/details reports (default STANDARD; SANDBOX for a sandbox)")
 
 
 def _controls(state: HubSpotState, info: dict[str, Any], faults: FaultInjector) -> EmulatorControls:
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     clock = EmulatorClock()
     store = HubSpotStore(data_dir / DATABASE, clock)
     limits = RateLimits(clock, args.rate_limit, args.daily_limit, args.search_rate_limit)
-    state = HubSpotState(store=store, clock=clock, limits=limits)
+    state = HubSpotState(store=store, clock=clock, limits=limits, account_type=args.account_type)
     if args.seed == "demo" and not any(store.counts().values()):
         load_demo(store, clock.now())
     faults = FaultInjector()

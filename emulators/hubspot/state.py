@@ -29,6 +29,7 @@ class HubSpotState:
     token: str = DEMO_TOKEN
     portal_id: int = DEMO_PORTAL_ID
     app_id: str = DEMO_APP_ID
+    account_type: str = "STANDARD"
 
 
 async def read_body(request: Request) -> Any:
