@@ -24,8 +24,10 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tandem demo
 
+# PYTHONDONTWRITEBYTECODE (set on some machines) would make every pytest-xdist worker and every process a test
+# starts compile the project's modules and rewrite the test modules again: the tests write their bytecode.
 test: $(STAMP) $(DOCS_STAMP)
-	$(BIN)/python -m pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

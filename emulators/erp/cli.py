@@ -16,7 +16,7 @@ from emulators.common.tls import ensure_certificates
 from emulators.erp.app import build_app
 from emulators.erp.jobs import JobRunner
 from emulators.erp.namespaces import ENDPOINT_PATH, WSDL_PATH
-from emulators.erp.seed import load_demo
+from emulators.erp.seed import DemoReset, load_demo
 from emulators.erp.service import ErpService, Limits
 from emulators.erp.store import ErpStore
 
@@ -72,11 +72,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"unknown data set {name!r}; the ERP emulator has 'demo'")
         return {"seeded": name, "counts": load_demo(store, clock.now())}
 
+    demo = DemoReset()
+
     def reset(name: str | None) -> dict[str, Any]:
-        store.wipe()
+        if name and name not in ("none", "demo"):
+            raise ValueError(f"unknown data set {name!r}; the ERP emulator has 'demo'")
         service.searches.clear()
-        if name and name != "none":
-            return seed(name)
+        if name == "demo":
+            return {"seeded": name, "counts": demo.reset(store, clock.now())}
+        store.wipe()
         return {"reset": True, "counts": store.counts()}
 
     if args.seed == "demo" and not store.counts():

@@ -11,10 +11,10 @@ Dates are relative to the emulator clock's day, so the same day gives the same d
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from emulators.erp.render import iso
+from emulators.erp.render import iso, iso_ms
 from emulators.erp.requests_xml import ParsedRecord
 from emulators.erp.schema import record_specs
 from emulators.erp.store import ErpStore
@@ -22,6 +22,7 @@ from emulators.salesforce.seed import FIRST_NAMES as SALES_TEAM_FIRST
 from emulators.salesforce.seed import LAST_NAMES as SALES_TEAM_LAST
 
 SEED = 20232
+HOUR_MS = 3_600_000
 ACTIVE, EXPIRED = "2", "3"  # customlist_contract_status values
 FIRST = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Mateo", "Sofia", "Lucas", "Mia", "Ethan", "Amara", "Kenji",
          "Priya", "Diego", "Hannah", "Omar", "Chloe", "Felix", "Ingrid", "Tomás", "Leila", "Ravi", "Nora", "Samuel"]
@@ -216,3 +217,43 @@ def load_demo(store: ErpStore, now: datetime) -> dict[str, int]:
             if outcome is not None and outcome.errors:
                 raise RuntimeError(f"demo {record_type} {outcome.ref} refused: {outcome.errors}")
     return store.counts()
+
+
+class DemoReset:
+    """Resets an account to the demo data: the first reset seeds it through the normal write path and keeps a copy
+    of the records; the next ones store that copy again, with the seed's moment replaced by their own: the same
+    records a seed at that moment writes, in a fraction of the time.
+
+    The seed writes every record at one moment (its ``dateCreated``, ``lastModifiedDate`` and stock changes) and
+    counts its dates from that moment's day, always on whole hours. So the copy serves its day only, and a seed at a
+    whole hour keeps no copy (its moment could not be told from the dates).
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._seeded_ms = 0
+        self._day: date | None = None
+        #: How many resets put the copy back (the others seeded).
+        self.restored = 0
+
+    def reset(self, store: ErpStore, now: datetime) -> dict[str, int]:
+        """Reset ``store`` to the demo data as seeded at ``now``; return the counts per record type."""
+        now_ms = int(now.timestamp() * 1000)
+        if self._rows is not None and self._day == now.date():
+            store.restore_records([_moved(row, self._seeded_ms, now_ms) for row in self._rows])
+            self.restored += 1
+            return store.counts()
+        store.wipe()
+        counts = load_demo(store, now)
+        if now_ms % HOUR_MS:
+            self._rows, self._seeded_ms, self._day = store.copy_records(), now_ms, now.date()
+        return counts
+
+
+def _moved(row: tuple[Any, ...], seeded_ms: int, now_ms: int) -> tuple[Any, ...]:
+    """A stored record row (``store.RECORD_COLUMNS``) with the moment ``seeded_ms`` replaced by ``now_ms``."""
+    internal_id, record_type, external_id, name, created, modified, fields, xml = row
+    was, now = iso_ms(seeded_ms), iso_ms(now_ms)
+    fields = fields.replace(f":{seeded_ms},", f":{now_ms},").replace(f":{seeded_ms}}}", f":{now_ms}}}")
+    return (internal_id, record_type, external_id, name, now_ms if created == seeded_ms else created,
+            now_ms if modified == seeded_ms else modified, fields, xml.replace(f">{was}<", f">{now}<"))

@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS credentials (
 );
 """
 
+RECORD_COLUMNS = "internal_id, type, external_id, name, date_created, last_modified, fields, xml"
+
 Errors = list[tuple[str, str]]
 
 
@@ -162,6 +164,17 @@ class ErpStore:
                 conn.execute("DELETE FROM sqlite_sequence WHERE name = 'records'")  # a wiped account numbers from 1
             conn.execute("DELETE FROM deleted")
             conn.execute("DELETE FROM jobs")
+
+    def copy_records(self) -> list[tuple[Any, ...]]:
+        """Every record as stored (internal id first), kept in memory for :meth:`restore_records`."""
+        return self.reader().execute(f"SELECT {RECORD_COLUMNS} FROM records ORDER BY internal_id").fetchall()
+
+    def restore_records(self, rows: list[tuple[Any, ...]]) -> None:
+        """Wipe the account (as :meth:`wipe`), then store ``rows`` (as :meth:`copy_records` gave them) with their
+        internal ids; new records are numbered after the highest."""
+        self.wipe()
+        with self.transaction() as conn:
+            conn.executemany(f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
 
     def snapshot(self, path: Path) -> dict[str, Any]:
         """Write a consistent copy of the account's database to ``path`` (a source for :meth:`refresh_from`)."""

@@ -23,7 +23,7 @@ from emulators.salesforce.metadata_api import metadata_org
 from emulators.salesforce.metadata_schema import bare_schema
 from emulators.salesforce.rest import EmulatorState
 from emulators.salesforce.schema import load_schema
-from emulators.salesforce.seed import load_demo
+from emulators.salesforce.seed import DemoReset, load_demo
 from emulators.salesforce.store import RecordStore
 from emulators.salesforce.wire import wire_app
 
@@ -72,15 +72,21 @@ def _controls(state: EmulatorState, info: dict[str, Any], faults: FaultInjector,
             return {"seed": name, "counts": state.store.counts()}
         raise ValueError(f"unknown data set {name!r}; use 'demo' or 'none'")
 
+    demo = DemoReset()
+
     def reset(name: str | None) -> dict[str, Any]:
-        state.store.reset()
+        if name and name not in ("none", "demo"):
+            raise ValueError(f"unknown data set {name!r}; use 'demo' or 'none'")
+        counts = demo.reset(state.store) if name == "demo" else None
+        if counts is None:
+            state.store.reset()
         state.sessions.org_id = info["org_id"] = state.store.org_id
         state.cursors.clear()
         registry_for(state.store).clear()
         bulk1_jobs.registry_for(state.store).clear()
         state.limit.reset()
-        if name and name != "none":
-            return seed(name)
+        if counts is not None:
+            return {"seed": name, "counts": counts}
         return {"seed": None, "counts": state.store.counts()}
 
     def snapshot(path: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from emulators.salesforce.store import RecordStore
+from emulators.salesforce.store import OrgCopy, RecordStore
 
 SEED = 20240101
 ACCOUNTS = 300
@@ -245,3 +245,32 @@ def load_demo(store: RecordStore) -> dict[str, int]:
         })
     insert("Task", task_records)
     return store.counts()
+
+
+class DemoReset:
+    """Resets an org to the demo data: the first reset seeds it through the normal write path and keeps a copy of
+    the result; the next ones put that copy back (:meth:`RecordStore.restore`), the same records with their
+    timestamps given out again, in a fraction of the time.
+
+    The demo's dates count from the clock's day, so the copy serves its day only; a reset on another day (or after
+    a deploy changed the schema) seeds again.
+    """
+
+    def __init__(self) -> None:
+        self._copy: OrgCopy | None = None
+        self._day: date | None = None
+        #: How many resets put the copy back (the others seeded).
+        self.restored = 0
+
+    def reset(self, store: RecordStore) -> dict[str, int]:
+        """Reset ``store`` to the demo org; return the counts per object."""
+        day = store.clock.now().date()
+        if self._copy is not None and self._day == day and self._copy.schema == store.schema:
+            store.restore(self._copy)
+            self.restored += 1
+            return store.counts()
+        store.reset()
+        counts = load_demo(store)
+        if store.clock.now().date() == day:  # a seed across midnight mixes two days: keep no copy of it
+            self._copy, self._day = store.copy_rows(), day
+        return counts

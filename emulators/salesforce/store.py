@@ -297,6 +297,56 @@ class RecordStore:
             self._load_org_id()
             self._ensure_base_records()
 
+    def copy_rows(self) -> OrgCopy:
+        """Every record as it is now, kept in memory for :meth:`restore`; call it right after a reset and a seed.
+
+        The copy notes the system timestamps given out since the reset (the organization's creation onwards), so
+        that a restore can give them out again at its own time.
+        """
+        with self.lock:
+            org = self.tables["Organization"]
+            first = str(self.conn.execute(f"SELECT {org.column('CreatedDate')} FROM {org.name} WHERE rowid = ?",
+                                          (ORG_SEQUENCE,)).fetchone()[0])
+            last = fmt.format_datetime(self._last_stamp)
+            rows: dict[str, list[tuple[Any, ...]]] = {}
+            stamps: set[str] = set()
+            for name, table in self.tables.items():
+                rows[name] = self.conn.execute(
+                    f"SELECT rowid, {', '.join(table.columns)} FROM {table.name} ORDER BY rowid").fetchall()
+                for position in _datetime_positions(table):
+                    stamps.update(v for row in rows[name] if (v := row[position]) is not None and first <= v <= last)
+        return OrgCopy(schema=self.schema, rows=rows, stamps=tuple(sorted(stamps)))
+
+    def restore(self, copy: OrgCopy) -> None:
+        """Reset the org, then put back the records of ``copy`` as the reset and seed it was taken after would leave
+        them now: the same ids and values, and the same timestamps given out again, in order, from now on (as by a
+        seed that takes no time).
+
+        Raises:
+            ValueError: the copy was taken with other objects or fields (a deploy changed the schema since).
+        """
+        if copy.schema != self.schema:
+            raise ValueError("the copy was taken with other objects or fields")
+        with self.lock:
+            self.reset()  # gives out the first timestamp (the organization's), as before the copy was taken
+            again: dict[str, str] = {}
+            for stamp in copy.stamps:  # the first is the organization's: the one the reset just gave out
+                again[stamp] = fmt.format_datetime(self._last_stamp if not again else self._stamp())
+            with self._transaction():
+                for name, table in self.tables.items():
+                    self.conn.execute(f"DELETE FROM {table.name}")
+                    rows = copy.rows.get(name) or []
+                    positions = _datetime_positions(table)
+                    if positions:
+                        rows = [_restamped(row, positions, again) for row in rows]
+                    marks = ",".join("?" * (len(table.columns) + 1))
+                    self.conn.executemany(
+                        f"INSERT INTO {table.name} (rowid, {', '.join(table.columns)}) VALUES ({marks})", rows)
+                self._sequences = {
+                    name: int(self.conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {t.name}").fetchone()[0])
+                    for name, t in self.tables.items()
+                }
+
     def snapshot(self, path: Path) -> dict[str, Any]:
         """Write a consistent copy of the org's database to ``path`` (a source for :meth:`refresh_from`)."""
         with self.lock:
@@ -967,6 +1017,31 @@ class RecordStore:
             "earliestDateAvailable": _minute_floor_text(purged),
             "latestDateCovered": fmt.format_datetime(end),
         }
+
+
+@dataclass(frozen=True)
+class OrgCopy:
+    """An org's records in memory (:meth:`RecordStore.copy_rows`), to put back with :meth:`RecordStore.restore`."""
+
+    schema: Schema
+    #: Per object, its rows as stored: the rowid, then the columns.
+    rows: dict[str, list[tuple[Any, ...]]]
+    #: The system timestamps given out between the reset and the copy, in order.
+    stamps: tuple[str, ...]
+
+
+def _datetime_positions(table: _Table) -> list[int]:
+    """Where a stored row (rowid first) of ``table`` holds its datetime fields."""
+    return [i + 1 for i, f in enumerate(table.fields) if f.type == "datetime"]
+
+
+def _restamped(row: tuple[Any, ...], positions: list[int], again: dict[str, str]) -> tuple[Any, ...]:
+    values = list(row)
+    for position in positions:
+        value = values[position]
+        if value in again:
+            values[position] = again[value]
+    return tuple(values)
 
 
 def _read_database(source: Path) -> sqlite3.Connection:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.testing.utilities import prefect_test_harness
 from pydantic import SecretStr
 
 from blocks.connection import ConnectionOptions, SyncConnection
@@ -17,12 +16,13 @@ from blocks.salesforce import SalesforceCredentials
 from blocks.store import StateStore
 from tandem.mapping import Direction, Filter
 from tests.blocks.conftest import DB_PASSWORD, ERP_SECRETS, SF_SECRETS, erp, salesforce
+from tests.support.prefect_harness import prefect_harness, run_directory
 
 
 @pytest.fixture(scope="module", autouse=True)
-def prefect_server() -> Iterator[None]:
-    """A temporary Prefect server and database for this module."""
-    with prefect_test_harness(server_startup_timeout=120):
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A temporary Prefect server and database for this module (Prefect's test harness: tests/support)."""
+    with prefect_harness(run_directory(tmp_path_factory)):
         yield
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from pydantic import SecretStr
 
 from blocks.connection import ConnectionOptions, SyncConnection
@@ -17,12 +16,14 @@ from blocks.store import StateStore
 from flows.initial_import import initial_import
 from flows.parameters import EntityName
 from tests.support.emulator import RunningEmulator, start_emulator
+from tests.support.prefect_harness import prefect_harness, run_directory
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_server() -> Iterator[None]:
-    """A temporary Prefect server and database for the whole session."""
-    with prefect_test_harness(server_startup_timeout=120):
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A temporary Prefect server and database for the whole session (Prefect's test harness, its database
+    copied from one already migrated: tests/support/prefect_harness.py)."""
+    with prefect_harness(run_directory(tmp_path_factory)):
         yield
 
 
@@ -44,10 +45,14 @@ def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def fresh(crm: RunningEmulator, erp: RunningEmulator) -> tuple[RunningEmulator, RunningEmulator]:
-    """Both emulators back to their demo data, clocks at real time, no faults."""
+    """Both emulators back to their demo data, clocks at real time, no faults.
+
+    The clocks go back first, so that the demo data is the day's whatever an earlier test did to them (a reset to
+    the demo on the same day restores a copy of the first: emulators/*/seed.py ``DemoReset``).
+    """
     for emulator in (crm, erp):
-        emulator.control("POST", "reset", json={"seed": "demo"})
         emulator.control("POST", "clock", json={"reset": True})
+        emulator.control("POST", "reset", json={"seed": "demo"})
     return crm, erp
 
 

@@ -1,0 +1,95 @@
+"""Prefect's test harness (``prefect_test_harness``) started from a database that is already migrated.
+
+A harness server spends about half of its start (some 4-5 s of CPU on this machine) running Prefect's ~100
+database migrations on an empty SQLite file. Every pytest-xdist worker that runs flow tests starts one. Here the
+first harness of a test run migrates as usual and its database, right after the server answered, becomes the
+template: the next harnesses (the other workers') start from a copy of it, the migrations find nothing to do. The
+server, its settings and everything the tests see are the harness's own; the server also sends no telemetry.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import prefect
+import prefect.testing.utilities as harness_module
+import pytest
+from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+
+#: The file the harness keeps its database in, inside the temporary directory it makes.
+HARNESS_DATABASE = "prefect-test.db"
+STARTUP_TIMEOUT_SECONDS = 120
+
+
+@contextmanager
+def prefect_harness(shared_dir: Path) -> Iterator[None]:
+    """Run Prefect's test harness for the ``with`` block, its database copied from the template in ``shared_dir``.
+
+    ``shared_dir`` is shared by every worker of the run (pytest's base temporary directory's parent); the first
+    harness writes the template there, under a lock the others wait on.
+    """
+    template = shared_dir / f"prefect-{prefect.__version__}-migrated.db"
+    with ExitStack() as stack:
+        with _exclusive(shared_dir / "prefect-template.lock"):
+            seeded = template if template.exists() else None
+            made: list[Path] = []
+            with _temp_dirs_seeded_from(seeded, made):
+                stack.enter_context(temporary_settings(updates={PREFECT_SERVER_ANALYTICS_ENABLED: False}))
+                stack.enter_context(prefect_test_harness(server_startup_timeout=STARTUP_TIMEOUT_SECONDS))
+            if seeded is None and made:
+                _copy_database(made[0] / HARNESS_DATABASE, template)
+        yield
+
+
+def run_directory(factory: pytest.TempPathFactory) -> Path:
+    """The temporary directory of this test run that every pytest-xdist worker shares (each has its own below)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (between processes) for the ``with`` block."""
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _temp_dirs_seeded_from(template: Path | None, made: list[Path]) -> Iterator[None]:
+    """While the harness starts, the temporary directory it makes for its database gets a copy of ``template``
+    (when there is one); the directories made are appended to ``made``."""
+    original = harness_module.mkdtemp
+
+    def mkdtemp() -> str:
+        directory = Path(original())
+        if template is not None:
+            _copy_database(template, directory / HARNESS_DATABASE)
+        made.append(directory)
+        return str(directory)
+
+    harness_module.mkdtemp = mkdtemp  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        harness_module.mkdtemp = original
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of the SQLite database ``source`` (a server may be writing it) to ``target``."""
+    partial = target.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as reader, sqlite3.connect(partial) as writer:
+        reader.backup(writer)
+    reader.close()
+    writer.close()
+    partial.replace(target)
