@@ -335,7 +335,7 @@ class MappingSet(_Strict):
         return groups
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
 
 
