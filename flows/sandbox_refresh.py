@@ -51,7 +51,8 @@ def sandbox_refresh(
        contracts), keep reference data (payment terms, locations ...) and accounts and contacts;
     3. cancel the subscription: sync off (schedules leave the connection alone), bindings archived, watermarks
        set aside (both kept for audit);
-    4. resubscribe: bind the connection to the new org id, with the same integration user;
+    4. resubscribe: bind the connection to the new org id, with the same integration user; release the previous
+       org's pairing recorded in the systems and record the new org's (tandem.sync.pairing.move_pairing);
     5. reconfigure: re-apply the options saved before cancelling;
     6. delete the transactions still in the CRM, so the resync cannot duplicate them;
     7. resync: the full sync, coupling records that exist on both sides (by external id, then by match keys)
@@ -80,6 +81,8 @@ def sandbox_refresh(
         scope = RefreshScope(
             store=store, crm=block.salesforce.get_client(), mappings=block.mapping_set_for_run(),
             connection_id=check.connection_id, refresh_id=state.refresh_id, org_id=check.org_id, dry_run=dry_run,
+            erp=block.erp.get_client(), erp_account=block.erp.account_id, connection=name,
+            environment=block.environment,
         )
         outcomes = [_checked(check, state, dry_run)]
         arguments: dict[str, dict[str, object]] = {
@@ -132,7 +135,7 @@ def _resync(
             url = SecretStr(f"sqlite:///{Path(scratch) / 'state.sqlite3'}")
             scratch_block = block.model_copy(update={"store": StateStore(url=url)})
             context = open_connection(scratch_block, name=connection, procedure=PROCEDURE, entities=names,
-                                      dry_run=True)
+                                      dry_run=True, replacing_org=state.previous_org_id)
             context = replace(context, sync_enabled_at=datetime.fromisoformat(enabled_at) if enabled_at else None)
             reports = run_in_dependency_order(context, PROCEDURE, names)
             context.store.dispose()

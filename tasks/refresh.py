@@ -17,7 +17,7 @@ from tandem.store.exceptions import ConnectionNotFoundError
 from tandem.store.refreshes import begin_refresh, complete_step, finish_refresh, unfinished_refresh
 from tandem.store.tables import Connection, Environment, active_predicate
 from tandem.sync import refresh
-from tandem.sync.pairing import check_environments
+from tandem.sync.pairing import check_crm_side, check_environments, check_erp_side, read_side
 from tandem.sync.refresh import RefreshRefusedError, RefreshScope, StepOutcome
 from tasks.retry import RETRIES, RETRY_JITTER, backoff, retry_on_transient
 
@@ -59,14 +59,16 @@ def check_refresh(block: SyncConnection, *, name: str, confirm_org_id: str, dry_
     Raises:
         RefreshRefusedError: a production connection, no such connection, a sandbox that was not refreshed,
             an org paired elsewhere, or (unless ``dry_run``) a confirmation that is not the sandbox's org id.
-        PairingError: either system is not a sandbox.
+        PairingError: either system is not a sandbox, the refreshed org is paired with another ERP account, or
+            the ERP account with another org (the pairing recorded in the systems).
     """
     if block.environment != Environment.SANDBOX:
         raise RefreshRefusedError(
             f"connection {name!r} is a production connection: the sandbox refresh runs only on sandbox ↔ sandbox "
             "connections. Nothing was touched."
         )
-    org_id, is_sandbox = block.salesforce.get_client().organization()
+    crm = block.salesforce.get_client()
+    org_id, is_sandbox = crm.organization()
     check_environments(block.environment, crm_org_id=org_id, crm_is_sandbox=is_sandbox,
                        erp_account=block.erp.account_id, erp_is_sandbox=block.erp.is_sandbox)
     store = block.store.get_engine()
@@ -98,13 +100,19 @@ def check_refresh(block: SyncConnection, *, name: str, confirm_org_id: str, dry_
             f"org {org_id} is paired with connection {others[0]!r} already (one ERP company per CRM org). "
             "Nothing was touched."
         )
+    previous = under_way.previous_crm_org_id if under_way is not None else connection.crm_org_id
+    # The pairing recorded in the systems: the refreshed org may hold only its source's copies (or this pair's
+    # own record, when resuming); the ERP account's names the previous org (or, resuming, the refreshed one).
+    pair = {"name": name, "crm_org_id": org_id, "erp_account": block.erp.account_id}
+    check_crm_side(read_side(crm, "crm", org_id), **pair)
+    check_erp_side(read_side(block.erp.get_client(), "erp", block.erp.account_id), **pair,
+                   also=frozenset({previous}))
     if not dry_run and confirm_org_id.strip() != org_id:
         raise RefreshRefusedError(
             "the sandbox refresh deletes records: type the refreshed sandbox's org id back in confirm_org_id to run "
             f"it (the credentials reach org {org_id}; got {confirm_org_id.strip() or 'nothing'}), or run a dry run "
             "first. Nothing was touched."
         )
-    previous = under_way.previous_crm_org_id if under_way is not None else connection.crm_org_id
     return RefreshCheck(connection_id, previous, org_id, resuming=under_way is not None)
 
 

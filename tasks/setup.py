@@ -20,7 +20,14 @@ from tandem.store import require_id, session_scope, update_connection
 from tandem.store.runs import mark_crashed_runs, start_run
 from tandem.store.types import utc_now
 from tandem.sync.context import SyncContext
-from tandem.sync.pairing import check_environments, register_connection
+from tandem.sync.pairing import (
+    check_crm_side,
+    check_environments,
+    check_erp_side,
+    read_side,
+    record_pairing,
+    register_connection,
+)
 from tasks.retry import RETRIES, RETRY_JITTER, backoff, retry_on_transient
 
 log = logging.getLogger("tandem.run")
@@ -38,10 +45,13 @@ def open_connection(
     entities: list[str],
     dry_run: bool,
     enable_sync: bool = False,
+    replacing_org: str | None = None,
 ) -> SyncContext:
-    """Log in, check production↔production / sandbox↔sandbox and one ERP company per CRM org.
+    """Log in, check production↔production / sandbox↔sandbox and one ERP company per CRM org; record the pairing.
 
-    The run itself is recorded by :func:`begin_run`, once the connection's lock is held.
+    The pairing records in both systems are read before anything is written (a pair either contradicts is
+    refused, whichever state store the other connection used) and written on the pair's first run (not in a
+    dry run). The run itself is recorded by :func:`begin_run`, once the connection's lock is held.
 
     Args:
         block: the connection block.
@@ -50,6 +60,8 @@ def open_connection(
         entities: the entities the run will sync.
         dry_run: report what would change, write nothing (no run is recorded).
         enable_sync: record now as the time sync was enabled, unless it already was (initial import).
+        replacing_org: the org a sandbox refresh replaces: the ERP account's pairing may still name it (the
+            refresh's dry run, which moves nothing).
 
     Returns:
         The run's context (no run recorded yet: ``run_id`` is ``None``).
@@ -59,21 +71,29 @@ def open_connection(
     erp = block.erp.get_client()
     store = block.store.get_engine()
     org_id, org_is_sandbox = crm.organization()
+    erp_account = block.erp.account_id
     check_environments(
         block.environment, crm_org_id=org_id, crm_is_sandbox=org_is_sandbox,
-        erp_account=block.erp.account_id, erp_is_sandbox=block.erp.is_sandbox,
+        erp_account=erp_account, erp_is_sandbox=block.erp.is_sandbox,
     )
-    connection = register_connection(
-        store, name=name, environment=block.environment, crm_org_id=org_id, erp_account=block.erp.account_id,
-    )
+    mappings = block.mapping_set_for_run()
+    require_org_metadata(crm, mappings, entities)  # the org has every object, field and access needed
+    # The pairing recorded in the systems, read before anything is written: the org's first (it refuses
+    # an org paired elsewhere before the ERP is asked anything), then the account's.
+    pair = {"name": name, "crm_org_id": org_id, "erp_account": erp_account}
+    crm_pairing = read_side(crm, "crm", org_id)
+    check_crm_side(crm_pairing, **pair)
+    connection = register_connection(store, environment=block.environment, **pair)
+    _check_fields(mappings, entities, crm, erp)
+    erp_pairing = read_side(erp, "erp", erp_account)
+    check_erp_side(erp_pairing, **pair, also=frozenset({replacing_org} if replacing_org else ()))
+    if not dry_run:
+        record_pairing(crm, erp, crm_pairing, erp_pairing, environment=block.environment, now=started_at, **pair)
     connection_id = require_id(connection)
     enabled_at = connection.sync_enabled_at
     if enable_sync and enabled_at is None:
         # A dry run reports as if sync were enabled now, without recording it.
         enabled_at = started_at if dry_run else _enable(store, connection_id, started_at)
-    mappings = block.mapping_set_for_run()
-    require_org_metadata(crm, mappings, entities)  # the org has every object, field and access needed
-    _check_fields(mappings, entities, crm, erp)
     context = SyncContext(
         connection_id=connection_id, store=store, crm=crm, erp=erp, mappings=mappings,
         started_at=started_at, dry_run=dry_run, sync_enabled_at=enabled_at,

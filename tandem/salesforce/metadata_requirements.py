@@ -3,7 +3,9 @@
 Derived from the mappings alone (no org, no Prefect): an entity whose fields travel to the CRM
 creates and updates its object's records, its link key (``crm_key``, ``ERP_Id__c``) is an external id
 that Tandem writes on every coupled record (also when records only travel to the ERP: the key is
-written back), and a ``deletion: delete`` entity travelling to the CRM deletes records there.
+written back), and a ``deletion: delete`` entity travelling to the CRM deletes records there. Every run
+also reads and writes Tandem's own ``Tandem_Pairing__c`` (the pairing recorded in the org,
+:mod:`tandem.sync.pairing_records`), whatever its entities.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tandem.mapping import Direction, EntityMapping, MappingSet
+from tandem.sync.pairing_records import CRM_PAIRING_FIELDS, CRM_PAIRING_KEY, CRM_PAIRING_OBJECT
 
 
 @dataclass
@@ -89,4 +92,16 @@ def org_needs(mapping_set: MappingSet, entities: Iterable[str] | None = None) ->
             if (mapped.direction or entity.direction).includes(Direction.TO_CRM):
                 need.create |= creates
                 need.update |= not mapped.only_on_create
+    needs[CRM_PAIRING_OBJECT] = pairing_need()
     return needs
+
+
+def pairing_need() -> ObjectNeed:
+    """Tandem's own pairing object: every run reads it, the first run of a pair creates its record, releasing the
+    pairing deletes it."""
+    need = ObjectNeed(CRM_PAIRING_OBJECT, create=True, edit=True, delete=True)
+    for name in CRM_PAIRING_FIELDS:
+        field_need = need.need(name)
+        field_need.create = field_need.update = True
+    need.need(CRM_PAIRING_KEY).external_id = True
+    return need

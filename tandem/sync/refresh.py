@@ -17,13 +17,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from tandem.adapter import RecordAdapter
 from tandem.errors import FatalSyncError, RetryableSyncError
 from tandem.mapping import MappingSet
 from tandem.store import count_by_status, session_scope, update_connection
 from tandem.store.bindings import archive_bindings
 from tandem.store.refreshes import complete_step, rebind_org, set_aside_watermarks
+from tandem.store.types import utc_now
 from tandem.store.watermarks import list_deletion_watermarks, list_watermarks
 from tandem.sync.context import CrmAdapter
+from tandem.sync.pairing import move_pairing
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,10 @@ class RefreshScope:
         refresh_id: the refresh in the store (``None`` in a dry run).
         org_id: the refreshed sandbox's org id.
         dry_run: report, change nothing.
+        erp: the ERP account's adapter (its pairing record moves to the refreshed org).
+        erp_account: the ERP account's id.
+        connection: the connection's name (recorded with the pairing).
+        environment: the connection's environment (``sandbox``).
     """
 
     store: Engine
@@ -88,6 +95,10 @@ class RefreshScope:
     refresh_id: int | None
     org_id: str
     dry_run: bool
+    erp: RecordAdapter
+    erp_account: str
+    connection: str
+    environment: str
 
     def record(self, outcome: StepOutcome) -> StepOutcome:
         """Store that the step finished (not in a dry run) and return it."""
@@ -182,7 +193,13 @@ def cancel_subscription(scope: RefreshScope) -> StepOutcome:
 
 
 def resubscribe(scope: RefreshScope, previous_org_id: str) -> StepOutcome:
-    """Bind the connection to the refreshed sandbox's org id, with the same integration user (the same block)."""
+    """Bind the connection to the refreshed sandbox's org id, with the same integration user (the same block), and
+    move the pairing recorded in the systems: release the previous org's (the ERP account's record naming it, and
+    the copies of the source org's records the refresh brought into the sandbox), record the refreshed org's."""
+    released, recorded = move_pairing(
+        scope.crm, scope.erp, previous_org_id=previous_org_id, name=scope.connection, environment=scope.environment,
+        crm_org_id=scope.org_id, erp_account=scope.erp_account, now=utc_now(), dry_run=scope.dry_run,
+    )
     if scope.dry_run:
         summary = f"would bind the connection to org {scope.org_id} (was {previous_org_id})"
     else:
@@ -190,9 +207,15 @@ def resubscribe(scope: RefreshScope, previous_org_id: str) -> StepOutcome:
             changed = rebind_org(session, scope.connection_id, scope.org_id)
         summary = f"bound the connection to org {scope.org_id} (was {previous_org_id})" if changed else \
             f"the connection was bound to org {scope.org_id} already"
+    verbs = ("would release", "would record") if scope.dry_run else ("released", "recorded")
+    summary += (f"; {verbs[0]} {len(released)} pairing records of the previous org and {verbs[1]} the pairing "
+                f"with ERP account {scope.erp_account} in {len(recorded)} systems")
+    log.info("resubscribe: %s %d pairing records, %s %d", verbs[0], len(released), verbs[1], len(recorded))
     state = "dry run" if scope.dry_run else "done"
     return scope.record(StepOutcome("resubscribe", state, summary, [
         {"object": "connection", "previous org": previous_org_id, "org": scope.org_id},
+        {"object": "pairing", "released": ", ".join(f"{r.side}: {r.crm_org_id} ↔ {r.erp_account}" for r in released),
+         "recorded": ", ".join(recorded)},
     ]))
 
 

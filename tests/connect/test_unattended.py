@@ -41,7 +41,7 @@ def test_connect_from_nothing_prepares_the_org_saves_the_blocks_and_imports(
     org_id = bare.info["org_id"]
     assert f"Salesforce: org {org_id} (production), integration user {bare.info['username']}" in out
     assert f"ERP: account {erp.info['account']} (production)" in out
-    assert "deployed 58 of 58 components of salesforce/" in out
+    assert "deployed 63 of 63 components of salesforce/" in out
     assert f"assigned permission set Tandem_Integration to {bare.info['username']}" in out
     assert "check: the org has every object, field and permission the 3 entities need" in out
     assert "saved connection 'acme' with its blocks acme-salesforce, acme-erp and acme-store" in out

@@ -10,7 +10,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.logging.handlers import APILogHandler
-from pydantic import SecretStr
 from simple_salesforce import Salesforce
 from sqlmodel import select
 
@@ -106,14 +105,19 @@ def test_a_failed_dependency_skips_its_dependents_with_the_reason(
 ) -> None:
     crm, erp = fresh
     store_path = tmp_path / "state.sqlite3"
-    # A wrong token secret: every ERP call is refused (fatal, so no retries) once the jobs start.
-    save_connection("refused", crm, erp, store_path, erp=erp_block(erp, token_secret=SecretStr("not-the-secret")))
+    # The ERP refuses every currency read (getAll) as it refuses a bad login: fatal, so no retries.
+    save_connection("refused", crm, erp, store_path)
+    erp.control("POST", "faults", json={"pattern": "getAll", "kind": "soap_fault", "code": "INVALID_LOGIN_ATTEMPT",
+                                        "probability": 1.0})
     erp.control("DELETE", "counters")
-    with pytest.raises(JobsFailedError) as failed:
-        full_sync(connection="refused", entities=[EntityName(e) for e in ("currency", "customer")])
+    try:
+        with pytest.raises(JobsFailedError) as failed:
+            full_sync(connection="refused", entities=[EntityName(e) for e in ("currency", "customer")])
+    finally:
+        erp.control("DELETE", "faults")
     assert "currency failed" in str(failed.value)
     assert "customer skipped (skipped: depends on currency, which did not succeed)" in str(failed.value)
-    assert erp.control("GET", "counters")["total"] == 1  # one refused call: no retry of a fatal error
+    assert erp.control("GET", "counters")["by_endpoint"]["getAll"] == 1  # one refused call: no retry of a fatal error
     with session_scope(create_store_engine(f"sqlite:///{store_path}")) as session:
         run = session.exec(select(SyncRun)).one()
         jobs = {job.entity: job for job in list_jobs(session, int(run.id or 0))}

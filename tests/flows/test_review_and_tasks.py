@@ -21,7 +21,6 @@ import pytest
 import requests
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
-from pydantic import SecretStr
 
 from blocks.connection import ConnectionOptions, SyncConnection
 from flows.full_sync import full_sync
@@ -36,7 +35,7 @@ from tandem.status.review import JobStatus
 from tandem.status.tasks_due import local_today
 from tests.deployments.prefect_server import ROOT
 from tests.flows.clients import erp_client, erp_write, salesforce, sf_task
-from tests.flows.conftest import TASK, erp_block, save_connection
+from tests.flows.conftest import TASK, save_connection
 from tests.support.chromium import dump_dom, screenshot
 from tests.support.emulator import RunningEmulator
 from tests.support.png import pixels
@@ -72,18 +71,22 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def review(fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Connection ``review``: a first full sync refused by the ERP (wrong token secret), then one that succeeds
-    with an ERP contact failing (a bad email); ``tandem serve``'s app on a free port."""
+    """Connection ``review``: a first full sync whose ERP reads are refused (as a wrong token secret is), then one
+    that succeeds with an ERP contact failing (a bad email); ``tandem serve``'s app on a free port."""
     crm, erp = fresh
     store = tmp_path / "state.sqlite3"
     options = ConnectionOptions(entities=CORE)
-    save_connection("review", crm, erp, store, options=options,
-                    erp=erp_block(erp, token_secret=SecretStr("not-the-secret")))
+    save_connection("review", crm, erp, store, options=options)
     with serving("review") as url:
         before = http().get(f"{url}/review?format=json", timeout=30).json()
-        with pytest.raises(JobsFailedError):
-            full_sync(connection="review", entities=names(*CORE))
-        save_connection("review", crm, erp, store, options=options)
+        # The jobs' reads (search, getAll) refused; the pairing record is read with getList, so the run starts.
+        erp.control("POST", "faults", json={"pattern": "search|getAll", "kind": "soap_fault",
+                                            "code": "INVALID_LOGIN_ATTEMPT", "probability": 1.0})
+        try:
+            with pytest.raises(JobsFailedError):
+                full_sync(connection="review", entities=names(*CORE))
+        finally:
+            erp.control("DELETE", "faults")
         [bad] = erp_write(erp_client(erp), "contact", [
             {"externalId": "REVIEW-BAD-1", "lastName": "Broken", "email": "not-an-email-address"},
         ])

@@ -36,7 +36,7 @@ from flows.parameters import EntityName
 from flows.sandbox_refresh import sandbox_refresh
 from tandem.store import create_store_engine, get_connection, session_scope
 from tandem.store.tables import Binding, SandboxRefresh, Watermark
-from tandem.sync.pairing import PairingError
+from tandem.sync.pairing import PairingError, SideRecords, read_side
 from tandem.sync.refresh import STEPS, RefreshRefusedError
 from tests.deployments.prefect_server import ROOT
 from tests.flows.clients import erp_client, erp_write, salesforce
@@ -152,6 +152,12 @@ def fingerprint(world: World) -> dict[str, Any]:
     return {"crm": crm_side, "erp": erp_side}
 
 
+def pairing(world: World) -> tuple[SideRecords, SideRecords]:
+    """The pairing records the Salesforce sandbox and the ERP sandbox hold."""
+    crm = salesforce_block(world.crm, sandbox=True).get_client()
+    return read_side(crm, "crm", crm.organization()[0]), read_side(erp_client(world.erp), "erp", "1234567_SB1")
+
+
 @dataclass
 class Outcome:
     """The uninterrupted procedure's results."""
@@ -218,6 +224,14 @@ def test_the_procedure_leaves_no_duplicates_keeps_reference_data_and_recreates_t
         published = {a.key for a in client.read_artifacts(sort=ArtifactSort.CREATED_DESC, limit=100)}
     assert {f"sandbox-refresh-{step}" for step in STEPS} | {"sandbox-refresh-steps"} <= published
 
+    # The pairing recorded in the systems moved: production's copy in the org and the ERP's record of the previous
+    # org released, the refreshed org's recorded in both.
+    assert "released 2 pairing records of the previous org and recorded" in str(steps["resubscribe"]["summary"])
+    in_crm, in_erp = pairing(world)
+    assert in_crm.copies == () and in_crm.own is not None and in_erp.own is not None
+    assert (in_crm.own.erp_account, in_crm.own.environment, in_erp.own.crm_org_id) == (
+        "1234567_SB1", "sandbox", uninterrupted.org_id)
+
     with pytest.raises(RefreshRefusedError, match="was not refreshed"):  # done: running it again refuses
         sandbox_refresh(connection="sb", confirm_org_id=uninterrupted.org_id)
 
@@ -266,6 +280,11 @@ def test_the_dry_run_reports_each_step_and_changes_nothing(world: World) -> None
     assert steps["resync"]["created"] > 0 and steps["resync"]["matched"] > 0
     assert {o: crm_rows(world, o) for o in before} == before
     assert fingerprint(world)["erp"] == erp_before
+    assert "would release 2 pairing records" in str(steps["resubscribe"]["summary"])
+    in_crm, in_erp = pairing(world)  # the pairing did not move: the ERP's record still names the previous org
+    assert in_crm.own is None and len(in_crm.copies) == 1 and in_erp.own is not None
+    with session_scope(world.engine(), write=False) as session:
+        assert in_erp.own.crm_org_id == get_connection(session, "sb").crm_org_id
     with session_scope(world.engine(), write=False) as session:
         assert session.exec(select(SandboxRefresh)).all() == []
         assert len(session.exec(select(Binding).where(Binding.archived.is_(False))).all()) == active

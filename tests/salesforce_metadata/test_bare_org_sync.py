@@ -12,6 +12,8 @@ from prefect.testing.utilities import prefect_test_harness
 from flows.full_sync import full_sync
 from flows.parameters import EntityName
 from ops.cli import main
+from tandem.errors import FatalSyncError
+from tandem.sync.pairing import read_side
 from tests.flows.clients import erp_client, erp_write
 from tests.flows.conftest import save_connection
 from tests.salesforce_metadata.conftest import login
@@ -46,7 +48,7 @@ def erp(tmp_path: Path) -> Iterator[RunningEmulator]:
 def test_a_bare_org_is_refused_then_deployed_then_synced(
     bare: RunningEmulator, erp: RunningEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    save_connection("bare", bare, erp, tmp_path / "state.sqlite3")
+    block = save_connection("bare", bare, erp, tmp_path / "state.sqlite3")
 
     with pytest.raises(Exception, match="ORG_METADATA_MISSING") as refused:
         full_sync(connection="bare", entities=ENTITIES)
@@ -54,11 +56,14 @@ def test_a_bare_org_is_refused_then_deployed_then_synced(
     assert "nothing was written" in message
     for line in ("Account.ERP_Id__c: field missing (needs Text(64), external id)",
                  "ERP_Payment_Term__c: object missing (a custom object of the package)",
-                 "ERP_Payment_Term__c: object missing"):
+                 "ERP_Payment_Term__c: object missing", "Tandem_Pairing__c: object missing"):
         assert line in message
     assert "ERP_Invoice__c" not in message  # only what the run's entities need
     sf = login(bare)
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 0
+    # What the sandbox refresh and tandem pairing read first names what to deploy too.
+    with pytest.raises(FatalSyncError, match=r"PAIRING_METADATA_MISSING.*no Tandem_Pairing__c.*Deploy salesforce/"):
+        read_side(block.salesforce.get_client(), "crm", bare.info["org_id"])
 
     capsys.readouterr()
     assert main(["check", "--connection", "bare"]) == 1
@@ -68,7 +73,7 @@ def test_a_bare_org_is_refused_then_deployed_then_synced(
 
     assert main(["check", "--connection", "bare", "--deploy"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("deployed 58 of 58 components (deploy 0Af")
+    assert out[0].startswith("deployed 63 of 63 components (deploy 0Af")
     entities = len(MAPPINGS.entities)
     assert out[1:] == [f"the org has every object, field and permission the {entities} entities of 'default' need"]
 

@@ -87,7 +87,7 @@ def test_the_deploy_zip_names_every_component_and_holds_its_file() -> None:
             for t in manifest.findall("m:types", NS)
         }
         assert sorted(members["CustomObject"]) == sorted(o for o, obj in package.objects.items() if obj.custom)
-        assert len(members["CustomField"]) == len(package.fields()) == 50
+        assert len(members["CustomField"]) == len(package.fields()) == 54
         assert members["PermissionSet"] == ["Tandem_Integration"]
         invoice = etree.fromstring(zipped.read("objects/ERP_Invoice__c.object"))
         assert invoice.findtext("m:label", namespaces=NS) == "ERP Invoice"
