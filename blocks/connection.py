@@ -9,9 +9,12 @@ from prefect.blocks.core import Block
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blocks.erp import ErpCredentials
+from blocks.hubspot import HubSpotCredentials
 from blocks.salesforce import SalesforceCredentials
 from blocks.schema_cache import CachedJsonSchema
 from blocks.store import StateStore
+from tandem.erp.adapter import ErpAdapter
+from tandem.errors import CommandError
 from tandem.mapping import (
     MAPPINGS_DIR,
     Direction,
@@ -24,8 +27,8 @@ from tandem.mapping import (
 )
 from tandem.sync.conflicts import ConflictPolicy
 
-#: Fields every entity has on each side besides its mapped ones (ids and the link key).
-ALWAYS_KNOWN = {"crm": {"Id"}, "erp": {"internalId", "externalId"}}
+#: The credentials blocks a connection's CRM side can be.
+CrmCredentials = SalesforceCredentials | HubSpotCredentials
 
 
 class ConnectionOptions(BaseModel):
@@ -82,7 +85,12 @@ class SyncConnection(CachedJsonSchema, Block):
     _block_type_slug = "tandem-sync-connection"
     _documentation_url = "https://docs.prefect.io/v3/develop/blocks"  # type: ignore[assignment]
 
-    salesforce: SalesforceCredentials = Field(description="The Salesforce org's credentials block.")
+    salesforce: SalesforceCredentials | None = Field(
+        default=None, description="The Salesforce org's credentials block (the CRM side; or hubspot)."
+    )
+    hubspot: HubSpotCredentials | None = Field(
+        default=None, description="The HubSpot portal's credentials block (the CRM side, instead of salesforce)."
+    )
     erp: ErpCredentials = Field(description="The ERP account's credentials block.")
     store: StateStore = Field(default_factory=StateStore, description="The state store block.")
     environment: Literal["production", "sandbox"] = Field(
@@ -102,7 +110,9 @@ class SyncConnection(CachedJsonSchema, Block):
 
     @model_validator(mode="after")
     def _check_environment(self) -> Self:
-        sides = {"Salesforce": self.salesforce.is_sandbox, "ERP": self.erp.is_sandbox}
+        if (self.salesforce is None) == (self.hubspot is None):
+            raise ValueError("a connection has one CRM: give either salesforce or hubspot credentials")
+        sides = {self.crm_system: self.crm_credentials.is_sandbox, "ERP": self.erp.is_sandbox}
         wrong = [name for name, sandbox in sides.items() if sandbox != (self.environment == "sandbox")]
         if wrong:
             kinds = ", ".join(f"{n} is {'a sandbox' if sides[n] else 'production'}" for n in sides)
@@ -111,6 +121,29 @@ class SyncConnection(CachedJsonSchema, Block):
                 "pair production with production and sandbox with sandbox"
             )
         return self
+
+    @property
+    def crm_credentials(self) -> CrmCredentials:
+        """The CRM side's credentials block (Salesforce or HubSpot)."""
+        credentials = self.salesforce or self.hubspot
+        if credentials is None:
+            raise ValueError("a connection has one CRM: give either salesforce or hubspot credentials")
+        return credentials
+
+    def require_salesforce(self, feature: str) -> SalesforceCredentials:
+        """The Salesforce credentials, for a ``feature`` only Salesforce has.
+
+        Raises:
+            CommandError: the connection's CRM is HubSpot.
+        """
+        if self.salesforce is None:
+            raise CommandError(f"{feature} works with a Salesforce org; this connection's CRM is {self.crm_system}")
+        return self.salesforce
+
+    @property
+    def crm_system(self) -> str:
+        """The CRM's name for messages: ``Salesforce`` or ``HubSpot``."""
+        return "HubSpot" if self.hubspot is not None else "Salesforce"
 
     @classmethod
     def load_named(cls, name: str) -> SyncConnection:
@@ -128,8 +161,10 @@ class SyncConnection(CachedJsonSchema, Block):
         options = self.options
         for name in [*options.directions, *options.exclusions, *options.conflict_policies, *(options.entities or [])]:
             mappings.entity(name)
+        always = {"crm": {self.crm_credentials.adapter_class().id_field},
+                  "erp": {ErpAdapter.id_field, str(ErpAdapter.link_field)}}
         for name, conditions in self.options.exclusions.items():
-            _check_exclusions(mappings.entity(name), conditions, str(mappings.source))
+            _check_exclusions(mappings.entity(name), conditions, str(mappings.source), always)
         data: dict[str, Any] = {"name": mappings.name, "entities": {}}
         for name, entity in mappings.entities.items():
             spec = entity.model_dump(exclude={"name"})
@@ -145,9 +180,10 @@ class SyncConnection(CachedJsonSchema, Block):
         return list(self.options.entities) if self.options.entities else list(mappings.entities)
 
 
-def _known_fields(entity: EntityMapping, side: str) -> set[str]:
-    """The fields of ``entity`` the mapping knows on ``side``: mapped fields, keys and its own filters."""
-    known = set(ALWAYS_KNOWN[side])
+def _known_fields(entity: EntityMapping, side: str, always: dict[str, set[str]]) -> set[str]:
+    """The fields of ``entity`` the mapping knows on ``side``: ``always`` (ids, link key), mapped fields, keys and
+    its own filters."""
+    known = set(always[side])
     if side == "crm":
         known.add(entity.crm_key)
         known.update(f.crm for f in entity.fields)
@@ -159,10 +195,12 @@ def _known_fields(entity: EntityMapping, side: str) -> set[str]:
     return known
 
 
-def _check_exclusions(entity: EntityMapping, conditions: list[Filter], source: str) -> None:
+def _check_exclusions(
+    entity: EntityMapping, conditions: list[Filter], source: str, always: dict[str, set[str]]
+) -> None:
     """Raise a :class:`MappingError` naming an exclusion whose field the entity's mapping does not have."""
     for condition in conditions:
-        known = _known_fields(entity, condition.side)
+        known = _known_fields(entity, condition.side, always)
         if condition.field in known or condition.field.split(".")[0] in known:
             continue
         system = "CRM" if condition.side == "crm" else "ERP"

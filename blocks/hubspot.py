@@ -80,6 +80,11 @@ class HubSpotCredentials(CachedJsonSchema, Block):
         """True when these credentials are for a sandbox or developer test portal."""
         return self.sandbox
 
+    @staticmethod
+    def adapter_class() -> type[HubSpotAdapter]:
+        """The adapter class :meth:`get_client` builds (its ``id_field`` and other class attributes)."""
+        return HubSpotAdapter
+
     def get_client(self) -> HubSpotAdapter:
         """Return Tandem's HubSpot adapter over a transport holding the token (no call is made)."""
         if self.ca_bundle_path and not Path(self.ca_bundle_path).is_file():

@@ -261,6 +261,11 @@ class SalesforceCredentials(CachedJsonSchema, Block):
             raise FatalSyncError(f"cannot read private_key_path {str(path)!r}: {exc.strerror}", code="INVALID_AUTH",
                                  system="crm") from None
 
+    @staticmethod
+    def adapter_class() -> type[SalesforceAdapter]:
+        """The adapter class :meth:`get_client` builds (its ``id_field`` and other class attributes)."""
+        return SalesforceAdapter
+
     def get_client(self) -> SalesforceAdapter:
         """Log in and return Tandem's Salesforce adapter (it logs in again when its session expires)."""
         return SalesforceAdapter(

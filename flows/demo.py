@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emulators.process import RunningEmulator
 
 DEMO_DIR = Path(".tandem") / "demo"
 CONNECTION = "demo"
@@ -23,8 +27,12 @@ def _prepare_environment(directory: Path) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def run_demo(directory: Path = DEMO_DIR) -> int:
-    """Run the demo and print a table of what moved; return the exit code."""
+def run_demo(directory: Path = DEMO_DIR, crm: str = "salesforce") -> int:
+    """Run the demo with ``crm`` (``salesforce`` or ``hubspot``) and print a table of what moved; return the exit code.
+
+    The HubSpot demo keeps its own ERP account (``erp-hubspot``) and state store beside the Salesforce demo's, and
+    saves the connection ``demo-hubspot``: one ERP account pairs with one CRM.
+    """
     directory = directory.resolve()
     _prepare_environment(directory)
     from typing import cast
@@ -34,7 +42,6 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
 
     from blocks.connection import SyncConnection
     from blocks.erp import ErpCredentials
-    from blocks.salesforce import SalesforceCredentials
     from blocks.store import StateStore
     from emulators.process import start_emulator
     from flows.full_sync import full_sync
@@ -42,29 +49,30 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
     from flows.orchestration import JobsFailedError
 
     started = time.monotonic()
-    print("Starting the Salesforce and ERP emulators (demo data) ...", flush=True)
-    crm = start_emulator("salesforce", directory / "salesforce", "--seed", "demo", "--api-limit", "1000000")
-    erp = start_emulator("erp", directory / "erp", "--seed", "demo")
+    hubspot = crm == "hubspot"
+    name, suffix = (f"{CONNECTION}-hubspot", "-hubspot") if hubspot else (CONNECTION, "")
+    label = "HubSpot" if hubspot else "Salesforce"
+    print(f"Starting the {label} and ERP emulators (demo data) ...", flush=True)
+    crm_emulator = (start_emulator("hubspot", directory / "hubspot", "--seed", "demo") if hubspot else
+                    start_emulator("salesforce", directory / "salesforce", "--seed", "demo", "--api-limit", "1000000"))
+    erp = start_emulator("erp", directory / f"erp{suffix}", "--seed", "demo")
     try:
-        crm_info, erp_info = crm.info, erp.info
-        print(f"  Salesforce: {crm_info['instance_url']}  (CA {crm.ca_cert})")
+        erp_info = erp.info
+        print(f"  {label}: {crm_emulator.base_url}  (CA {crm_emulator.ca_cert})")
         print(f"  ERP:        {erp_info['wsdl_url']}  (account {erp_info['account']})")
         connection = SyncConnection(
-            salesforce=SalesforceCredentials(
-                login_host=crm_info["login_url"], username=crm_info["username"],
-                password=SecretStr(crm_info["password"]), security_token=SecretStr(crm_info["security_token"]),
-                ca_bundle_path=crm.ca_cert,
-            ),
+            **_crm_credentials(crm_emulator, hubspot),
             erp=ErpCredentials(
                 account_id=erp_info["account"], consumer_key=SecretStr(erp_info["consumer_key"]),
                 consumer_secret=SecretStr(erp_info["consumer_secret"]), token_id=SecretStr(erp_info["token_id"]),
                 token_secret=SecretStr(erp_info["token_secret"]), wsdl_url=erp_info["wsdl_url"],
                 ca_bundle_path=erp.ca_cert,
             ),
-            store=StateStore(url=SecretStr(f"sqlite:///{directory / 'state.sqlite3'}")),
+            store=StateStore(url=SecretStr(f"sqlite:///{directory / f'state{suffix}.sqlite3'}")),
+            mapping_set="hubspot" if hubspot else "default",
         )
-        connection.save(CONNECTION, overwrite=True)
-        print(f"Saved the blocks; connection {CONNECTION!r}. Running the initial import, then a full sync ...",
+        connection.save(name, overwrite=True)
+        print(f"Saved the blocks; connection {name!r}. Running the initial import, then a full sync ...",
               flush=True)
         # Called from Python, a flow returns its final state's data: the rows.
         imported = pd.DataFrame(cast(list[dict[str, object]], initial_import(connection=connection)))
@@ -74,10 +82,10 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
         print("The run's artifacts in the Prefect UI list the failed records.")
         return 1
     finally:
-        crm.stop()
+        crm_emulator.stop()
         erp.stop()
     columns = ["entity", "state", "inserted", "modified", "coupled", "unchanged", "skipped", "failed"]
-    print("\nInitial import (Salesforce records of the last 24 hours into the ERP):")
+    print(f"\nInitial import ({label} records of the last 24 hours into the ERP):")
     print(imported[columns].to_string(index=False))
     print("\nFull sync (every entity, in dependency order):")
     print(synced[[*columns, "values not synced"]].to_string(index=False))
@@ -86,3 +94,23 @@ def run_demo(directory: Path = DEMO_DIR) -> int:
     print(f"\n{moved} records moved; {time.monotonic() - started:.0f} s. "
           "Run it again: everything is in step, so nothing moves.")
     return 0
+
+
+def _crm_credentials(emulator: RunningEmulator, hubspot: bool) -> dict[str, Any]:
+    """The connection's CRM credentials for the started emulator: ``salesforce=`` or ``hubspot=``."""
+    from pydantic import SecretStr
+
+    info = emulator.info
+    if hubspot:
+        from blocks.hubspot import HubSpotCredentials
+
+        return {"hubspot": HubSpotCredentials(
+            access_token=SecretStr(info["access_token"]), portal_id=info["portal_id"], base_url=emulator.base_url,
+            ca_bundle_path=emulator.ca_cert,
+        )}
+    from blocks.salesforce import SalesforceCredentials
+
+    return {"salesforce": SalesforceCredentials(
+        login_host=info["login_url"], username=info["username"], password=SecretStr(info["password"]),
+        security_token=SecretStr(info["security_token"]), ca_bundle_path=emulator.ca_cert,
+    )}

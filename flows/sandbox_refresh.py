@@ -79,7 +79,8 @@ def sandbox_refresh(
         if check.resuming:
             logger.info("resuming the refresh towards org %s; done before: %s", check.org_id, ", ".join(state.done))
         scope = RefreshScope(
-            store=store, crm=block.salesforce.get_client(), mappings=block.mapping_set_for_run(),
+            store=store, crm=block.require_salesforce("the sandbox refresh").get_client(),
+            mappings=block.mapping_set_for_run(),
             connection_id=check.connection_id, refresh_id=state.refresh_id, org_id=check.org_id, dry_run=dry_run,
             erp=block.erp.get_client(), erp_account=block.erp.account_id, connection=name,
             environment=block.environment,

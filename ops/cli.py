@@ -8,10 +8,11 @@ import json
 import sys
 
 #: Verbs that load a connection's blocks: without PREFECT_API_URL they read the demo's (ops/prefect_home.py).
-READS_BLOCKS = frozenset({"card", "serve", "failures", "check", "couple", "uncouple", "tasks"})
+READS_BLOCKS = frozenset({"card", "serve", "failures", "check", "couple", "uncouple", "tasks", "pairing"})
 EMULATORS = {
     "salesforce": ("emulators.salesforce.cli", "a local Salesforce REST API (HTTPS) for the demo and the tests"),
     "erp": ("emulators.erp.cli", "a local SuiteTalk-style SOAP ERP for the demo and the tests"),
+    "hubspot": ("emulators.hubspot.cli", "a local HubSpot CRM API v3 (HTTPS REST) for the demo and the tests"),
 }
 
 
@@ -36,8 +37,10 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         "demo), run the initial import and a full sync of every entity, and print what moved per entity. Its data\n"
         "and Prefect home stay under .tandem/demo: run it again and nothing moves; tandem card, serve and failures\n"
         "then read the demo's blocks from there.\n\n"
-        "example:\n  tandem demo            (or: make demo)",
+        "example:\n  tandem demo            (or: make demo)\n  tandem demo --crm hubspot",
     )
+    demo.add_argument("--crm", choices=["salesforce", "hubspot"], default="salesforce",
+                      help="the CRM to pair with the ERP (default salesforce; hubspot saves connection demo-hubspot)")
     demo.set_defaults(handler=_run_demo)
     card = verbs.add_parser(
         "card", help="show a record's sync status cards (one per entity it syncs through)",
@@ -149,6 +152,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         "tasks", help="the synced reminder tasks due today and tomorrow, with their sync status (tasks due)"))
     importlib.import_module("ops.store_cli").add_arguments(verbs.add_parser(  # ops/store_cli.py: options, handlers
         "store", help="the state store's schema version: upgrade it (store upgrade) or show it (store current)"))
+    importlib.import_module("ops.pairing_cli").add_arguments(verbs.add_parser(  # ops/pairing_cli.py: options, handlers
+        "pairing", help="the org ↔ ERP account pairing recorded in both systems: show it, release it"))
     wizard = importlib.import_module("ops.connect_cli")  # options and handlers: ops/connect_cli.py
     connect = verbs.add_parser("connect", help="set up or change a connection step by step (assisted setup)")
     wizard.add_connect_arguments(connect)
@@ -192,7 +197,7 @@ def _show_runs(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from flows.demo import run_demo
 
-    return run_demo()
+    return run_demo(crm=args.crm)
 
 
 def _show_card(args: argparse.Namespace) -> int:
@@ -210,7 +215,10 @@ def _show_card(args: argparse.Namespace) -> int:
     for card in cards:
         partner = card.synced_with
         print(f"{card.entity}: {card.status.value}")
-        print(f"  synced with:  {f'{partner.object} {partner.id}  {partner.url}' if partner else '-'}")
+        shown = "-"
+        if partner is not None:
+            shown = f"{partner.object} {partner.id}" + (f"  {partner.url}" if partner.url else "")
+        print(f"  synced with:  {shown}")
         print(f"  status:       {card.detail}")
         print(f"  last updated: {card.last_updated.isoformat() if card.last_updated else 'never'}")
     return 0
@@ -268,7 +276,7 @@ def _check_org(args: argparse.Namespace) -> int:
         mappings = block.mapping_set_for_run()
     except MappingError as exc:
         raise CommandError(f"the mapping set of connection {args.connection!r} is invalid: {exc}") from None
-    return run_check(block.salesforce.login, mappings, deploy=args.deploy)
+    return run_check(block.require_salesforce("tandem check").login, mappings, deploy=args.deploy)
 
 
 def _show_schedule(args: argparse.Namespace) -> int:

@@ -426,7 +426,7 @@ def _plain(model: Any) -> dict[str, Any]:
 
 def save(name: str, block: SyncConnection, org: Org) -> None:
     """Save the four blocks (credentials and store as their own named blocks) and register the pair."""
-    block.salesforce.save(f"{name}-salesforce", overwrite=True)
+    block.require_salesforce("tandem connect").save(f"{name}-salesforce", overwrite=True)
     block.erp.save(f"{name}-erp", overwrite=True)
     block.store.save(f"{name}-store", overwrite=True)
     block.save(name, overwrite=True)

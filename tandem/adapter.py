@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
@@ -82,6 +82,8 @@ class RecordAdapter(Protocol):
             ``createdate``).
         id_field: the system's own name of the record id (``Id``, ``internalId``, ``hs_object_id``), used only
             where a mapping or a filter names it; reads carry the id as ``id``.
+        deletion_granularity: the unit the system reports deletions in (Salesforce: whole minutes, a window of one
+            minute at least; ``timedelta(0)`` for a system that answers any window).
     """
 
     @property
@@ -95,6 +97,9 @@ class RecordAdapter(Protocol):
 
     @property
     def id_field(self) -> str: ...
+
+    @property
+    def deletion_granularity(self) -> timedelta: ...
 
     def read_changed_since(
         self, entity: str, since: datetime | None, *, fields: Sequence[str], page_size: int

@@ -67,7 +67,7 @@ def check_refresh(block: SyncConnection, *, name: str, confirm_org_id: str, dry_
             f"connection {name!r} is a production connection: the sandbox refresh runs only on sandbox ↔ sandbox "
             "connections. Nothing was touched."
         )
-    crm = block.salesforce.get_client()
+    crm = block.require_salesforce("the sandbox refresh").get_client()
     org_id, is_sandbox = crm.organization()
     check_environments(block.environment, crm_org_id=org_id, crm_is_sandbox=is_sandbox,
                        erp_account=block.erp.account_id, erp_is_sandbox=block.erp.is_sandbox)

@@ -21,6 +21,7 @@ from tandem.store.runs import mark_crashed_runs, start_run
 from tandem.store.types import utc_now
 from tandem.sync.context import SyncContext
 from tandem.sync.pairing import (
+    SideRecords,
     check_crm_side,
     check_environments,
     check_erp_side,
@@ -67,7 +68,7 @@ def open_connection(
         The run's context (no run recorded yet: ``run_id`` is ``None``).
     """
     started_at = utc_now()
-    crm = block.salesforce.get_client()
+    crm = block.crm_credentials.get_client()
     erp = block.erp.get_client()
     store = block.store.get_engine()
     org_id, org_is_sandbox = crm.organization()
@@ -81,14 +82,18 @@ def open_connection(
     # The pairing recorded in the systems, read before anything is written: the org's first (it refuses
     # an org paired elsewhere before the ERP is asked anything), then the account's.
     pair = {"name": name, "crm_org_id": org_id, "erp_account": erp_account}
-    crm_pairing = read_side(crm, "crm", org_id)
+    # A HubSpot portal holds no pairing record (custom objects are not on every HubSpot tier): the ERP account's
+    # record and the state store keep its pairing.
+    pairs_in_crm = block.salesforce is not None
+    crm_pairing = read_side(crm, "crm", org_id) if pairs_in_crm else SideRecords("crm", None, ())
     check_crm_side(crm_pairing, **pair)
     connection = register_connection(store, environment=block.environment, **pair)
     _check_fields(mappings, entities, crm, erp)
     erp_pairing = read_side(erp, "erp", erp_account)
     check_erp_side(erp_pairing, **pair, also=frozenset({replacing_org} if replacing_org else ()))
     if not dry_run:
-        record_pairing(crm, erp, crm_pairing, erp_pairing, environment=block.environment, now=started_at, **pair)
+        record_pairing(crm if pairs_in_crm else None, erp, crm_pairing, erp_pairing, environment=block.environment,
+                       now=started_at, **pair)
     connection_id = require_id(connection)
     enabled_at = connection.sync_enabled_at
     if enable_sync and enabled_at is None:

@@ -65,7 +65,7 @@ def create_app(connection: str) -> FastAPI:
     loaded: Callable[[], CardSource] = lru_cache(maxsize=1)(lambda: card_source(connection, block()))
     failing = lru_cache(maxsize=1)(lambda: failure_source(connection, block()))
     reviewed = lru_cache(maxsize=1)(lambda: review_source(connection, block()))
-    salesforce = lru_cache(maxsize=1)(lambda: block().salesforce.get_client())
+    salesforce = lru_cache(maxsize=1)(lambda: block().require_salesforce("the tasks-due list").get_client())
 
     def cards(side: Side, record_type: str, record_id: str) -> list[Any]:
         found = loaded().cards(side, record_type, record_id)

@@ -37,7 +37,8 @@ def _card_html(card: SyncCard, *, links: bool = True) -> str:
     if card.synced_with is not None:
         p = card.synced_with
         label = escape(f"{p.object} {p.id} ({p.side.upper()})")
-        partner = f'<a class="partner" href="{escape(p.url)}" target="_blank" rel="noopener">{label}</a>'
+        partner = (f'<a class="partner" href="{escape(p.url)}" target="_blank" rel="noopener">{label}</a>'
+                   if p.url else label)
     updated = card.last_updated.strftime("%Y-%m-%d %H:%M UTC") if card.last_updated else "never"
     failures = _failures_row(card) if links else ""
     return (

@@ -14,6 +14,7 @@ import httpx
 import yaml
 
 from blocks.connection import SyncConnection
+from tandem.erp.adapter import ErpAdapter
 from tandem.errors import CommandError
 from tandem.mapping import MappingError, MappingSet
 from tandem.status.cards import CardSource
@@ -22,6 +23,7 @@ from tandem.status.history import retry_deployment
 from tandem.status.review import Review, ReviewSource
 from tandem.status.schedule import ScheduleRow, schedule_rows, schedule_warning
 from tandem.status.tasks_due import TaskList, TaskListError, TaskReader, local_today, tasks_due
+from tandem.store.tables import Side
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: How long the schedule view waits for the Prefect server before it falls back to ``prefect.yaml``.
@@ -62,8 +64,17 @@ def card_source(connection: str, block: SyncConnection | None = None) -> CardSou
     block = block or load_connection(connection)
     return CardSource(
         connection=connection, store=block.store.get_engine(), mappings=_run_mappings(connection, block),
-        enabled_entities=block.enabled_entities(), crm_base=block.salesforce.login_host, erp_base=block.erp.wsdl_url,
+        enabled_entities=block.enabled_entities(), crm_base=_crm_base(block), erp_base=block.erp.wsdl_url,
+        id_fields={Side.CRM: block.crm_credentials.adapter_class().id_field, Side.ERP: ErpAdapter.id_field},
+        crm_system=block.crm_system,
     )
+
+
+def _crm_base(block: SyncConnection) -> str:
+    """Where the CRM's record pages are: the Salesforce login host, or the HubSpot portal id (empty when unknown)."""
+    if block.salesforce is not None:
+        return block.salesforce.login_host
+    return str(block.hubspot.portal_id or "") if block.hubspot is not None else ""
 
 
 def failure_source(connection: str, block: SyncConnection | None = None) -> FailureSource:
@@ -153,7 +164,7 @@ def task_list(
     """
     block = block or load_connection(connection)
     try:
-        return tasks_due(reader or block.salesforce.get_client(), card_source(connection, block),
+        return tasks_due(reader or block.require_salesforce("the tasks-due list").get_client(), card_source(connection, block),
                          today=today or local_today(), owner=owner)
     except TaskListError as exc:
         raise CommandError(str(exc)) from None

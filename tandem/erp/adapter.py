@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -97,6 +97,7 @@ class ErpAdapter:
     link_field: str | None = "externalId"
     created_field = "dateCreated"
     id_field = "internalId"
+    deletion_granularity = timedelta(0)
 
     def __init__(
         self,

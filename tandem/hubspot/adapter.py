@@ -73,6 +73,15 @@ SANDBOX_ACCOUNT_TYPES = frozenset({"SANDBOX", "DEVELOPER_TEST"})
 CONNECTION_CODES = frozenset({"INVALID_AUTHENTICATION", "MISSING_SCOPES", "HTTP_401", "HTTP_403"})
 
 
+def record_page(portal_id: int | str, entity: str, record_id: str) -> str | None:
+    """The record's page in HubSpot's app (``/contacts/{portal}/record/{object type id}/{id}``), when the object's
+    type id is known (``entity`` is an object name such as ``contacts`` or a type id such as ``0-1``)."""
+    type_id = OBJECT_TYPE_IDS.get(entity, entity if "-" in entity else None)
+    if type_id is None:
+        return None
+    return f"https://app.hubspot.com/contacts/{portal_id}/record/{type_id}/{record_id}"
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -167,6 +176,7 @@ class HubSpotAdapter:
     link_field: str | None = None
     created_field = "createdate"
     id_field = "hs_object_id"
+    deletion_granularity = timedelta(0)
 
     def __init__(
         self, transport: HubSpotTransport, *, portal_id: int | None = None, page_size: int = SEARCH_PAGE_LIMIT,
@@ -321,10 +331,7 @@ class HubSpotAdapter:
 
     def record_url(self, entity: str, record_id: str) -> str | None:
         """The record's page in HubSpot's app, when the portal id and the object's type id are known."""
-        type_id = OBJECT_TYPE_IDS.get(entity, entity if "-" in entity else None)
-        if self.portal_id is None or type_id is None:
-            return None
-        return f"https://app.hubspot.com/contacts/{self.portal_id}/record/{type_id}/{record_id}"
+        return None if self.portal_id is None else record_page(self.portal_id, entity, record_id)
 
     # -- writes --------------------------------------------------------------------------------------------
 

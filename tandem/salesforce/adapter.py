@@ -20,7 +20,7 @@ import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote_plus, urlencode, urlsplit
 
@@ -108,6 +108,7 @@ class SalesforceAdapter:
     link_field: str | None = None
     created_field = "CreatedDate"
     id_field = "Id"
+    deletion_granularity = timedelta(minutes=1)
 
     def __init__(
         self,

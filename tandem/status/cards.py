@@ -44,7 +44,7 @@ class Partner:
     side: str
     object: str
     id: str
-    url: str
+    url: str | None
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ class CardSource:
     crm_base: str
     erp_base: str
     id_fields: Mapping[Side, str] = field(default_factory=dict)
+    crm_system: str = "Salesforce"
 
     def entities_of(self, side: Side, record_type: str) -> list[EntityMapping]:
         """The entities whose ``side`` object or record type is ``record_type``."""
@@ -186,7 +187,8 @@ class CardSource:
         if partner_id is None:
             return None
         record_type = entity.erp_type if other is Side.ERP else entity.crm_object
-        url = record_url(other, record_type, partner_id, crm_base=self.crm_base, erp_base=self.erp_base)
+        url = record_url(other, record_type, partner_id, crm_base=self.crm_base, erp_base=self.erp_base,
+                         crm_system=self.crm_system)
         return Partner(side=other.value, object=record_type, id=partner_id, url=url)
 
     def _id_rule(self, entity: EntityMapping, side: Side, record_id: str) -> str | None:

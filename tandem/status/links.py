@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from tandem.hubspot.adapter import record_page
 from tandem.store.tables import Side
 
 #: Salesforce's standard login hosts, by the short names the credentials block accepts.
@@ -27,16 +28,21 @@ def _origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}"
 
 
-def record_url(side: Side, record_type: str, record_id: str, *, crm_base: str, erp_base: str) -> str:
-    """The address of a record's page in its system.
+def record_url(
+    side: Side, record_type: str, record_id: str, *, crm_base: str, erp_base: str, crm_system: str = "Salesforce"
+) -> str | None:
+    """The address of a record's page in its system (``None`` when it cannot be known).
 
     Args:
         side: the record's system.
-        record_type: the Salesforce object or the ERP record type.
+        record_type: the CRM object or the ERP record type.
         record_id: the record's id there.
-        crm_base: the Salesforce login host (``login``, ``test`` or a URL).
+        crm_base: the Salesforce login host (``login``, ``test`` or a URL), or the HubSpot portal id.
         erp_base: any URL of the ERP account (its WSDL's address will do).
+        crm_system: ``Salesforce`` or ``HubSpot``.
     """
+    if side is Side.CRM and crm_system == "HubSpot":
+        return record_page(crm_base, record_type, record_id) if crm_base else None
     if side is Side.CRM:
         base = STANDARD_HOSTS.get(crm_base) or _origin(crm_base)
         return f"{base}/lightning/r/{record_type}/{record_id}/view"

@@ -171,7 +171,7 @@ def tasks_due(reader: TaskReader, cards: CardSource, *, today: date, owner: str 
             id=task_id, subject=_text(record.get("Subject")) or "", due=parse_day(str(record["ActivityDate"])),
             status=_text(record.get("Status")) or "", priority=_text(record.get("Priority")) or "",
             owner_id=_text(record.get("OwnerId")), owner=_text(record.get("Owner.Name")),
-            url=record_url(Side.CRM, TASK_OBJECT, task_id, crm_base=cards.crm_base, erp_base=cards.erp_base),
+            url=record_url(Side.CRM, TASK_OBJECT, task_id, crm_base=cards.crm_base, erp_base=cards.erp_base) or "",
             erp_id=card.synced_with.id if card.synced_with else link, card=card,
             card_path=f"/cards/crm/{TASK_OBJECT}/{quote(task_id, safe='')}/html",
         ))

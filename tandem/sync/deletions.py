@@ -51,10 +51,6 @@ log = logging.getLogger(__name__)
 
 #: How far back Salesforce reports deletions.
 DELETION_WINDOW = timedelta(days=15)
-#: How much of its last read an incremental run reads again from Salesforce, which counts deletions in whole
-#: minutes up to the minute its own clock is in: a clock a little behind ours must not make a deletion fall
-#: between two reads (a deletion read twice is settled once: its binding is archived).
-SALESFORCE_OVERLAP = timedelta(minutes=1)
 _WAY = {Direction.TO_CRM: "ERP → Salesforce", Direction.TO_ERP: "Salesforce → ERP"}
 #: The incremental run's deletion figures, in the order its counts table shows them.
 _DETAIL_ORDER = ["deleted in crm", "deleted in erp", "couplings removed", "crm deletions read", "erp deletions read"]
@@ -404,8 +400,11 @@ def _read_side(context: SyncContext, entity: EntityMapping, side: Side) -> _Side
         if mark is None:
             mark = get_watermark(session, context.connection_id, entity.name, side)
     end = context.started_at
-    # Salesforce answers whole minutes up to the end's minute; the next run reads the last minute again.
-    next_mark = _minute(end) - SALESFORCE_OVERLAP if side is Side.CRM else end
+    # A system that counts deletions in whole units (Salesforce: minutes, up to the unit its own clock is in) is
+    # read again from the last unit next time: a clock a little behind ours must not make a deletion fall between
+    # two reads (a deletion read twice is settled once: its binding is archived).
+    step = _adapter(context, side).deletion_granularity
+    next_mark = _floor(end, step) - step if step else end
     if mark is None:
         return _SideRead(how="left to the sweep: nothing read on this side yet; read from this run on",
                          advance_to=next_mark)
@@ -415,9 +414,9 @@ def _read_side(context: SyncContext, entity: EntityMapping, side: Side) -> _Side
             f"({mark:%Y-%m-%d %H:%M} UTC) is older than the {DELETION_WINDOW.days}-day window; read from this run on",
             advance_to=next_mark,
         )
-    if side is Side.CRM and _minute(mark) >= _minute(end):
-        # Salesforce needs a window of a minute at least: nothing to read yet, read from here next time.
-        return _SideRead(how="window (under a minute: read next run)", advance_to=mark if first else None)
+    if step and _floor(mark, step) >= _floor(end, step):
+        # The system needs a window of one unit at least: nothing to read yet, read from here next time.
+        return _SideRead(how=f"window (under {_unit(step)}: read next run)", advance_to=mark if first else None)
     window = _adapter(context, side).read_deleted_since(_object(entity, side), mark, end)
     ids = {record.id for record in window.records}
     earliest = window.earliest_available
@@ -430,5 +429,10 @@ def _read_side(context: SyncContext, entity: EntityMapping, side: Side) -> _Side
     return _SideRead(ids=ids, how="window", advance_to=next_mark)
 
 
-def _minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    """``moment`` rounded down to a whole ``step`` (a minute: the minute it is in)."""
+    return moment - (moment - datetime.min.replace(tzinfo=moment.tzinfo)) % step
+
+
+def _unit(step: timedelta) -> str:
+    return "a minute" if step == timedelta(minutes=1) else f"{step.total_seconds():g} s"

@@ -189,16 +189,18 @@ def check_erp_side(records: SideRecords, *, name: str, crm_org_id: str, erp_acco
         )
 
 
-def record_pairing(crm: RecordAdapter, erp: RecordAdapter, crm_side: SideRecords, erp_side: SideRecords, *,
+def record_pairing(crm: RecordAdapter | None, erp: RecordAdapter, crm_side: SideRecords, erp_side: SideRecords, *,
                    name: str, environment: str, crm_org_id: str, erp_account: str,
                    now: datetime) -> list[str]:
     """Write the pairing record each system lacks (or holds naming another partner); idempotent (upserts by key).
+
+    ``crm`` is ``None`` for a CRM that holds no pairing record (a HubSpot portal): only the ERP's is written.
 
     Returns:
         The sides written (``crm``, ``erp``): empty when both held the pairing already.
     """
     written: list[str] = []
-    if crm_side.own is None or crm_side.own.erp_account != erp_account:
+    if crm is not None and (crm_side.own is None or crm_side.own.erp_account != erp_account):
         row = crm_row(connection=name, crm_org_id=crm_org_id, erp_account=erp_account, environment=environment,
                       paired_at=now)
         _require_ok(crm.upsert_batch(CRM_PAIRING_OBJECT, CRM_PAIRING_KEY, [row]), "crm")
