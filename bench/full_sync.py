@@ -170,23 +170,28 @@ async def count_task_runs(flow_run_id: UUID) -> dict[str, int]:
 
 
 def run_variant(variant: str, crm: RunningEmulator, erp: RunningEmulator, work: Path, records: int,
-                profile: Path | None, entities: Sequence[str] = ("customer", "contact")) -> dict[str, Any]:
+                profile: Path | None, entities: Sequence[str] = ("customer", "contact"),
+                *, populated: bool = False) -> dict[str, Any]:
     """Run ``full_sync`` of ``entities`` once for ``variant`` (``both`` or ``to_crm``) and return its figures.
 
-    Salesforce is reset (no records) and the state store is a new file, so every call is a first sync.
+    Salesforce is reset (no records) and the state store is a new file, so the call is a first sync; with
+    ``populated`` nothing is reset: the run is a second full sync over a target that holds every record, all
+    coupled and unchanged (it should read both sides and write nothing).
     """
     from flows.full_sync import full_sync
     from flows.parameters import EntityName
 
-    crm.control("POST", "reset", json={"seed": "none"})
-    crm.control("DELETE", "counters")
-    erp.control("DELETE", "counters")
-    directions = {} if variant == "both" else dict.fromkeys(entities, variant)
     name = f"bench-{variant.replace('_', '-')}"
     store_path = work / f"state-{variant}.sqlite3"
-    for stale in (store_path, *(store_path.with_name(store_path.name + tail) for tail in ("-wal", "-shm", "-journal"))):
-        stale.unlink(missing_ok=True)
-    save_blocks(name, crm, erp, store_path, directions)
+    if not populated:
+        crm.control("POST", "reset", json={"seed": "none"})
+        for stale in (store_path,
+                      *(store_path.with_name(store_path.name + tail) for tail in ("-wal", "-shm", "-journal"))):
+            stale.unlink(missing_ok=True)
+        directions = {} if variant == "both" else dict.fromkeys(entities, variant)
+        save_blocks(name, crm, erp, store_path, directions)
+    crm.control("DELETE", "counters")
+    erp.control("DELETE", "counters")
     cleared = reset_peak_rss()
     rss_before = peak_rss_mib()
     cpu = {"crm": process_cpu_seconds(crm.process.pid), "erp": process_cpu_seconds(erp.process.pid)}
@@ -215,7 +220,7 @@ def run_variant(variant: str, crm: RunningEmulator, erp: RunningEmulator, work: 
         print(f"--- cProfile of the entity jobs ({variant}), top 40 by own time")
         stats.sort_stats("tottime").print_stats(40)
     return {
-        "variant": variant, "wall": wall, "records": records, "rows": rows, "tasks": tasks,
+        "variant": f"{variant}, second run over the populated target" if populated else variant, "wall": wall, "records": records, "rows": rows, "tasks": tasks,
         "sf": sf_calls, "erp": erp_calls, "cpu_flow": own_cpu, "cpu": cpu,
         "rss_before": rss_before, "rss_peak": peak_rss_mib(), "rss_reset": cleared,
         "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -258,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="both,to_crm", help="comma-separated: both, to_crm")
     parser.add_argument("--profile", type=Path, help="write cProfile stats to FILE.<variant>.prof and print the top")
     parser.add_argument("--data-dir", type=Path, help="work directory (default: a new temporary one)")
+    parser.add_argument("--populated", action="store_true",
+                        help="after each variant, run a second full sync over the populated target (all unchanged)")
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if any(v not in ("both", "to_crm") for v in variants):
@@ -280,9 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with prefect_test_harness(server_startup_timeout=120):
                 for variant in variants:
-                    figures = run_variant(variant, crm, erp, work, args.customers + args.contacts, args.profile)
-                    report(figures)
+                    records = args.customers + args.contacts
+                    report(run_variant(variant, crm, erp, work, records, args.profile))
                     sys.stdout.flush()
+                    if args.populated:
+                        report(run_variant(variant, crm, erp, work, records, args.profile, populated=True))
+                        sys.stdout.flush()
         finally:
             crm.stop()
             erp.stop()
