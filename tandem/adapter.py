@@ -162,3 +162,17 @@ class RecordAdapter(Protocol):
         """True when ``value`` has the shape of an ``entity`` record id in this system (Salesforce: 15 or 18
         characters starting with the object's key prefix; NetSuite and HubSpot: digits)."""
         ...
+
+    def canonical_id(self, entity: str, value: str) -> str:
+        """``value`` (a record id a person typed) in the form reads return and bindings hold (Salesforce: a
+        15-character id in its 18-character case-safe form; other systems: unchanged)."""
+        ...
+
+    def line_list(self, entity: str, lines: Sequence[dict[str, Any]]) -> Any:
+        """The value that replaces an ``entity`` record's line list in a write, from its mapped lines (dotted
+        field names, ``item.internalId``, name a reference's part).
+
+        Raises:
+            FatalSyncError: ``LINES_UNSUPPORTED`` when the system's records take no line list here.
+        """
+        ...

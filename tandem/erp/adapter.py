@@ -76,6 +76,20 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _nested(line: dict[str, Any]) -> dict[str, Any]:
+    """A mapped line with dotted field names as SuiteTalk's nested values; empty values are left out."""
+    out: dict[str, Any] = {}
+    for name, value in line.items():
+        if value is None:
+            continue
+        base, dot, part = name.partition(".")
+        if dot:
+            out.setdefault(base, {})[part] = value
+        else:
+            out[name] = value
+    return out
+
+
 class ErpAdapter:
     """The ERP side of the record protocol (:class:`tandem.adapter.RecordAdapter`).
 
@@ -390,6 +404,15 @@ class ErpAdapter:
         if entity == AVAILABILITY_ENTITY:
             return split_availability_key(value) is not None
         return value.isascii() and value.isdigit()
+
+    def canonical_id(self, entity: str, value: str) -> str:
+        """Internal ids have one form: ``value`` as given."""
+        return value
+
+    def line_list(self, entity: str, lines: Sequence[dict[str, Any]]) -> Any:
+        """The record's ``itemList`` replacing its lines (``replaceAll``), each line's dotted fields nested as
+        SuiteTalk's references (``item.internalId`` -> ``{"item": {"internalId": ...}}``); empty values are not sent."""
+        return {"replaceAll": True, "item": [_nested(line) for line in lines]}
 
     def _read_by_values(self, entity: str, field: str, values: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
         """The records whose text ``field`` equals one of ``values``, ignoring case and surrounding blanks.

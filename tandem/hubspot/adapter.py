@@ -329,6 +329,15 @@ class HubSpotAdapter:
         """True when ``value`` has the shape of a HubSpot record id (digits)."""
         return value.isdigit()
 
+    def canonical_id(self, entity: str, value: str) -> str:
+        """HubSpot ids have one form: ``value`` as given."""
+        return value
+
+    def line_list(self, entity: str, lines: Sequence[dict[str, Any]]) -> Any:
+        """Records written here take no line list: refused with ``LINES_UNSUPPORTED``."""
+        raise FatalSyncError(f"{self.system} {entity} records take no line list here (mapping ``lines`` write to "
+                             "the ERP)", code="LINES_UNSUPPORTED", system="crm")
+
     def record_url(self, entity: str, record_id: str) -> str | None:
         """The record's page in HubSpot's app, when the portal id and the object's type id are known."""
         return None if self.portal_id is None else record_page(self.portal_id, entity, record_id)

@@ -87,6 +87,10 @@ def records_to_frame(records: Sequence[dict[str, Any]], fields: Sequence[str]) -
     return frame
 
 
+#: Salesforce's case-safe suffix alphabet (an 18-character id is the 15-character one plus 3 of these).
+CASE_SAFE_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
 class SalesforceAdapter:
     """The engine's protocol over a logged-in :class:`simple_salesforce.Salesforce` client.
 
@@ -445,6 +449,21 @@ class SalesforceAdapter:
             return False
         prefix = self.key_prefix(entity)
         return bool(prefix) and value.startswith(prefix)
+
+    def canonical_id(self, entity: str, value: str) -> str:
+        """A 15-character Salesforce id in its 18-character case-safe form (the form reads return); others as given."""
+        if len(value) != 15 or not SALESFORCE_ID.fullmatch(value):
+            return value
+        suffix = ""
+        for start in range(0, 15, 5):
+            flags = sum(1 << bit for bit, char in enumerate(value[start : start + 5]) if "A" <= char <= "Z")
+            suffix += CASE_SAFE_SUFFIX[flags]
+        return value + suffix
+
+    def line_list(self, entity: str, lines: Sequence[dict[str, Any]]) -> Any:
+        """Records written here take no line list: refused with ``LINES_UNSUPPORTED``."""
+        raise FatalSyncError(f"{self.system} {entity} records take no line list here (mapping ``lines`` write to "
+                             "the ERP)", code="LINES_UNSUPPORTED", system="crm")
 
     def field_names(self, entity: str) -> set[str]:
         """The field names of ``entity`` from Salesforce's describe (for checking mappings)."""

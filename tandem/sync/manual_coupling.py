@@ -45,8 +45,6 @@ UNCOUPLED = SyncCode.UNCOUPLED
 BATCH_SIZE = 200
 #: The CSV columns of a file of pairs.
 CSV_COLUMNS = ("crm_id", "erp_id")
-#: Salesforce's case-safe suffix alphabet (an 18-character id is the 15-character one plus 3 of these).
-_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 #: The error codes an adapter answers for a record type that is not a searchable record (skipped when probing).
 _NOT_A_TYPE = frozenset({"INVALID_RCRD_TYPE", "INVALID_KEY_FIELD", "INVALID_TYPE", "NOT_FOUND"})
 
@@ -201,7 +199,7 @@ def couple_pairs(context: SyncContext, entity: EntityMapping, pairs: Sequence[Pa
         The pairs coupled, those coupled with each other already, and those refused with their reason.
     """
     result = CouplingResult()
-    pairs = _distinct(pairs, result)
+    pairs = _distinct(context, entity, pairs, result)
     pairs = _of_the_right_object(context, entity, pairs, result)
     if not pairs:
         return result
@@ -219,25 +217,17 @@ def couple_pairs(context: SyncContext, entity: EntityMapping, pairs: Sequence[Pa
     return result
 
 
-def case_safe_id(record_id: str) -> str:
-    """A Salesforce id in its 18-character form (the form a sync reads and the bindings hold)."""
-    if len(record_id) != 15:
-        return record_id
-    suffix = ""
-    for start in range(0, 15, 5):
-        flags = sum(1 << bit for bit, char in enumerate(record_id[start : start + 5]) if "A" <= char <= "Z")
-        suffix += _SUFFIX[flags]
-    return record_id + suffix
-
-
 def _a(noun: str) -> str:
     """``noun`` with its indefinite article (an Account, a customer)."""
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def _distinct(pairs: Sequence[Pair], result: CouplingResult) -> list[Pair]:
-    """The pairs less repeats; a record named in two different pairs refuses both."""
-    unique = list(dict.fromkeys(Pair(case_safe_id(p.crm_id.strip()), p.erp_id.strip()) for p in pairs))
+def _distinct(context: SyncContext, entity: EntityMapping, pairs: Sequence[Pair], result: CouplingResult) -> list[Pair]:
+    """The pairs (their ids in the form bindings hold) less repeats; a record named in two different pairs refuses
+    both."""
+    unique = list(dict.fromkeys(
+        Pair(context.crm.canonical_id(entity.crm_object, p.crm_id.strip()),
+             context.erp.canonical_id(entity.erp_type, p.erp_id.strip())) for p in pairs))
     crm_count: dict[str, int] = {}
     erp_count: dict[str, int] = {}
     for p in unique:
@@ -502,8 +492,8 @@ def uncouple(context: SyncContext, entity: EntityMapping, side: Side, ids: Seque
     """
     result = UncouplingResult()
     wanted = list(dict.fromkeys(str(i).strip() for i in ids if str(i).strip()))
-    if side is Side.CRM:
-        wanted = [case_safe_id(i) for i in wanted]
+    adapter, record_type = (context.crm, entity.crm_object) if side is Side.CRM else (context.erp, entity.erp_type)
+    wanted = [adapter.canonical_id(record_type, i) for i in wanted]
     with session_scope(context.store, write=False) as session:
         bound = bindings_by_ids(session, context.connection_id, entity.name, side, wanted)
     system = context.crm.system if side is Side.CRM else "ERP"

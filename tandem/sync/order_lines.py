@@ -1,4 +1,4 @@
-"""Records with lines: a Salesforce order's products written as the ERP sales order's ``itemList``.
+"""Records with lines: a CRM order's products written as the ERP sales order's line list (its ``itemList``).
 
 An entity whose mapping has ``lines`` (see :class:`tandem.mapping.LineMapping`) sends each record with its
 lines, read from the CRM's line object (``OrderItem`` by ``OrderId``), one read per page. A line's references
@@ -9,8 +9,9 @@ written translated. A record with a line or a reference that is not coupled fail
 Prices are not sent: the ERP prices the lines from its own pricing matrix.
 
 The lines are part of the record's digest, so a changed line (a quantity, a product added) writes the record
-again, its lines replacing the ERP's (``replaceAll``); an unchanged order is not written again, and the write is
-an upsert by the link key, so a retry never creates a second ERP order.
+again, its lines replacing the ERP's (the adapter's ``line_list``: SuiteTalk's ``replaceAll``); an unchanged
+order is not written again, and the write is an upsert by the link key, so a retry never creates a second ERP
+order.
 
 :func:`coupled_elsewhere` is the other half: an entity of the same ERP record type that leaves out the records
 coupled in another (``exclude_coupled_in``) does not show an ERP order created from a Salesforce order again.
@@ -36,21 +37,6 @@ from tandem.sync.context import Route, SyncContext
 NOT_COUPLED = SyncCode.UNRESOLVED_REFERENCE
 #: The error code of a record without lines.
 NO_LINES = SyncCode.NO_LINES
-
-
-def _nested(line: dict[str, Any]) -> dict[str, Any]:
-    """A mapped line (``item.internalId`` columns) as the ERP line's value (``{"item": {"internalId": ...}}``);
-    empty values are not sent."""
-    out: dict[str, Any] = {}
-    for name, value in line.items():
-        if value is None:
-            continue
-        base, dot, part = name.partition(".")
-        if dot:
-            out.setdefault(base, {})[part] = value
-        else:
-            out[name] = value
-    return out
 
 
 class OrderLines:
@@ -112,7 +98,7 @@ class OrderLines:
                 out.failures.append(failures[source_id])
                 continue
             full = {**record, **headers.get(source_id, {}),
-                    self.lines.erp: {"replaceAll": True, "item": lines[source_id]}}
+                    self.lines.erp: self.context.erp.line_list(self.entity.erp_type, lines[source_id])}
             out.source_ids.append(source_id)
             out.records.append(full)
             out.skipped_fields.append(skipped)
@@ -178,7 +164,7 @@ class OrderLines:
                                                                           f"{failure.message}"))
         out: dict[str, list[dict[str, Any]]] = {}
         for line_id, line in zip(mapped.source_ids, mapped.records, strict=True):
-            out.setdefault(parents[line_id], []).append(_nested(line))
+            out.setdefault(parents[line_id], []).append(line)
         return out
 
     def _line_references(

@@ -101,3 +101,11 @@ def test_count_and_holds_any(case: AdapterCase) -> None:
     assert not case.adapter.holds_any(case.entity, case.link_field)
     _write(case, case.record("H-1", "Held"), case.record("H-2", "Also held"))
     assert case.adapter.count(case.entity) == 2 and case.adapter.holds_any(case.entity, case.link_field)
+
+
+def test_a_record_id_read_back_is_in_its_canonical_form(case: AdapterCase) -> None:
+    [record_id] = _write(case, case.record("C-1", "Canonical"))
+    assert case.adapter.canonical_id(case.entity, record_id) == record_id
+    if len(record_id) == 18:  # a Salesforce id: its 15-character form comes back as the 18 reads return
+        assert case.adapter.canonical_id(case.entity, record_id[:15]) == record_id
+    assert case.adapter.deletion_granularity >= timedelta(0)
