@@ -1,4 +1,5 @@
-"""HubSpot ↔ NetSuite through the same flows as Salesforce: full sync, incremental sync with a deletion, the card."""
+"""HubSpot ↔ NetSuite through the same flows as Salesforce: full sync, incremental sync with a deletion, the
+deletion sweep, the card."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from sqlmodel import select
 from blocks.connection import SyncConnection
 from blocks.hubspot import HubSpotCredentials
 from blocks.store import StateStore
+from flows.deletion_sweep import deletion_sweep
 from flows.full_sync import full_sync
 from flows.incremental_sync import incremental_sync
 from flows.initial_import import initial_import
+from flows.parameters import EntityName
 from tandem.status.cards import CardStatus
 from tandem.store import create_store_engine, session_scope
 from tandem.store.tables import Binding, BindingStatus, Side
@@ -92,6 +95,13 @@ def test_hubspot_syncs_with_the_erp_through_the_same_flows(
     renamed = erp_adapter.read_by_ids("customer", [customer_id], fields=["companyName"])
     assert renamed.iloc[0]["companyName"] == "Renamed"
     assert erp_adapter.read_by_ids("task", [erp_task], fields=["title"]).empty
+
+    # The daily deletion sweep applies a HubSpot archive too (the safety net when no incremental run read it).
+    swept_hubspot, swept_erp = bound(store_path, "task")[0]
+    api(hubspot, "DELETE", f"/crm/v3/objects/tasks/{swept_hubspot}")
+    [swept] = deletion_sweep(connection=CONNECTION, entities=[EntityName("task")])
+    assert swept["state"] == "succeeded", swept
+    assert erp_adapter.read_by_ids("task", [swept_erp], fields=["title"]).empty
 
     # The card of the ERP customer names its HubSpot company with the company's page in HubSpot's app.
     [card] = card_source(CONNECTION).cards(Side.ERP, "customer", customer_id)
