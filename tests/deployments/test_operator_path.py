@@ -311,7 +311,9 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     ], unknown.stderr
     # The operator's path: `tandem deploy --connection NAME`, the initial import once (Run in the UI), nothing else.
     # (No flow runs in this process: its events would stay queued for this module's server after it stops.)
-    deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "30")
+    # The schedules first fire a minute after the deploy: after the initial import below has turned sync on (a run
+    # that fires before it is rightly skipped: "sync is not enabled on the connection").
+    deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "60")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     name = f"incremental-sync/{CONNECTION}-incremental-erp-to-crm"
     assert f"{CONNECTION}-incremental-erp-to-crm" in deployed.stdout
@@ -336,7 +338,9 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     while finished is None and time.monotonic() < deadline:
         with client() as prefect:
             runs = prefect.read_flow_runs(flow_run_filter=of_deployment)
-        done = [run for run in runs if run.state is not None and run.state.is_final()]
+        done = [run for run in runs if run.state is not None and run.state.is_final()
+                and run.expected_start_time is not None and imported.end_time is not None
+                and run.expected_start_time >= imported.end_time]
         finished = done[0] if done else None
         time.sleep(1)
     assert finished is not None, (
