@@ -70,7 +70,7 @@ def test_a_production_org_with_a_sandbox_account_is_refused_at_the_erp_step(
     crm: RunningEmulator, sandbox_erp: RunningEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = tmp_path / "state.sqlite3"
-    line = refused("mixed", store, [*salesforce_flags(crm), *erp_flags(sandbox_erp)], capsys)
+    line = refused("connect-mixed", store, [*salesforce_flags(crm), *erp_flags(sandbox_erp)], capsys)
     assert line == (
         f"tandem connect: ERP: [tandem] PAIRING_REFUSED: Salesforce org {crm.info['org_id']} is production and ERP "
         "account 1234567_SB1 is sandbox, but the connection is production: pair production with production and "
@@ -87,7 +87,7 @@ def test_an_org_paired_already_is_refused_at_the_salesforce_step(
     create_schema(engine)
     with session_scope(engine) as session:
         create_connection(session, name="first", crm_org_id=crm.info["org_id"], erp_account_id="7654321")
-    line = refused("second", store, [*salesforce_flags(crm), *erp_flags(erp)], capsys)
+    line = refused("connect-second", store, [*salesforce_flags(crm), *erp_flags(erp)], capsys)
     assert line == (
         f"tandem connect: Salesforce: [tandem] PAIRING_REFUSED: Salesforce org {crm.info['org_id']} is paired "
         "already with ERP account 7654321 by connection 'first': one ERP company per CRM org; nothing was saved"

@@ -11,6 +11,7 @@ from tests.deployments.prefect_server import PrefectServer, prefect_server
 
 # The flow tests' emulator fixtures (both emulators with their demo data), shared rather than copied.
 from tests.flows.conftest import crm, erp  # noqa: F401
+from tests.support.prefect_harness import run_directory
 
 SERVER_STARTUP_SECONDS = 120.0
 
@@ -19,7 +20,9 @@ SERVER_STARTUP_SECONDS = 120.0
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """``prefect server start`` on a free port with its own home and database; this process's client uses it."""
     with (
-        prefect_server(tmp_path_factory.mktemp("prefect"), timeout=SERVER_STARTUP_SECONDS) as running,
+        prefect_server(
+            tmp_path_factory.mktemp("prefect"), run_directory(tmp_path_factory), timeout=SERVER_STARTUP_SECONDS
+        ) as running,
         temporary_settings(updates={PREFECT_API_URL: running.api_url}),
     ):
         yield running

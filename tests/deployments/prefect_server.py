@@ -16,11 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from tests.support.prefect_harness import database_from_template
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = Path(sys.executable).with_name("prefect")
@@ -175,21 +177,26 @@ def wait_until_healthy(server: PrefectServer, timeout: float) -> None:
 
 
 @contextmanager
-def prefect_server(directory: Path, timeout: float = 120.0, **extra_env: str) -> Iterator[PrefectServer]:
+def prefect_server(
+    directory: Path, shared_dir: Path, timeout: float = 120.0, **extra_env: str
+) -> Iterator[PrefectServer]:
     """``prefect server start`` on a free port with its own home and database under ``directory``.
 
-    ``extra_env`` are settings of the server process only (``PREFECT_SERVER_SERVICES_...``: which services
+    The database (``PREFECT_HOME``'s ``prefect.db``, Prefect's default) starts as a copy of the run's migrated
+    template in ``shared_dir`` (tests/support/prefect_harness.py), so that the server's migrations find nothing to
+    do. ``extra_env`` are settings of the server process only (``PREFECT_SERVER_SERVICES_...``: which services
     run and how often they loop), on top of :func:`server_env`'s.
     """
     home = directory / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    process = start_background(
-        "server", [str(PREFECT), "server", "start"], directory / "server.log", server_env(home, port, **extra_env)
-    )
-    server = PrefectServer(home=home, port=port, process=process)
-    try:
-        wait_until_healthy(server, timeout)
+    with ExitStack() as stack:
+        with database_from_template(shared_dir, home / "prefect.db"):
+            process = start_background(
+                "server", [str(PREFECT), "server", "start"], directory / "server.log",
+                server_env(home, port, **extra_env),
+            )
+            stack.callback(process.stop)
+            server = PrefectServer(home=home, port=port, process=process)
+            wait_until_healthy(server, timeout)
         yield server
-    finally:
-        process.stop()

@@ -37,6 +37,7 @@ from prefect.states import Completed, Crashed, Failed, Pending, Running, Schedul
 
 from ops.alerts import automation_prefix, install, schedule_interval
 from tests.deployments.prefect_server import ROOT, PrefectServer, free_port, prefect_server, server_env
+from tests.support.prefect_harness import run_directory
 
 SERVER_STARTUP_SECONDS = 120.0
 TANDEM = ROOT / ".venv" / "bin" / "tandem"
@@ -150,7 +151,8 @@ def alerts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectS
     """``prefect server start`` with the automation services on and short loops; this process's client uses it."""
     with (
         prefect_server(
-            tmp_path_factory.mktemp("prefect-alerts"), timeout=SERVER_STARTUP_SECONDS, **SERVICES
+            tmp_path_factory.mktemp("prefect-alerts"), run_directory(tmp_path_factory), timeout=SERVER_STARTUP_SECONDS,
+            **SERVICES,
         ) as running,
         temporary_settings(updates={PREFECT_API_URL: running.api_url}),
     ):

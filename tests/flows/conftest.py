@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,32 +14,26 @@ from blocks.salesforce import SalesforceCredentials
 from blocks.store import StateStore
 from flows.initial_import import initial_import
 from flows.parameters import EntityName
-from tests.support.emulator import RunningEmulator, start_emulator
-from tests.support.prefect_harness import prefect_harness, run_directory
+from tests.support.blocks import save_block
+from tests.support.emulator import RunningEmulator
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def prefect_server(shared_prefect_harness: None) -> None:
     """A temporary Prefect server and database for the whole session (Prefect's test harness, its database
-    copied from one already migrated: tests/support/prefect_harness.py)."""
-    with prefect_harness(run_directory(tmp_path_factory)):
-        yield
+    copied from one already migrated: tests/support/prefect_harness.py); one per worker (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
-def crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """The Salesforce emulator (production org, demo data)."""
-    emulator = start_emulator("salesforce", tmp_path_factory.mktemp("crm"), "--seed", "demo", "--api-limit", "1000000")
-    yield emulator
-    emulator.stop()
+def crm(shared_crm_emulator: RunningEmulator) -> RunningEmulator:
+    """The Salesforce emulator (production org, demo data); one per worker (tests/conftest.py)."""
+    return shared_crm_emulator
 
 
 @pytest.fixture(scope="session")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """The ERP emulator (production account, demo data)."""
-    emulator = start_emulator("erp", tmp_path_factory.mktemp("erp"), "--seed", "demo")
-    yield emulator
-    emulator.stop()
+def erp(shared_erp_emulator: RunningEmulator) -> RunningEmulator:
+    """The ERP emulator (production account, demo data); one per worker (tests/conftest.py)."""
+    return shared_erp_emulator
 
 
 @pytest.fixture
@@ -89,7 +82,7 @@ def save_connection(
         options=fields.pop("options", None) or ConnectionOptions(),
         **fields,
     )
-    block.save(name, overwrite=True)
+    save_block(block, name)
     return block
 
 

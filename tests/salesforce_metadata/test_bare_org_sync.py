@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.full_sync import full_sync
 from flows.parameters import EntityName
@@ -15,20 +14,15 @@ from ops.cli import main
 from tandem.errors import FatalSyncError
 from tandem.sync.pairing import read_side
 from tests.flows.clients import erp_client, erp_write
-from tests.flows.conftest import save_connection
+
+# The flow tests' Prefect server (session-scoped, autouse: this module's flows and blocks use it).
+from tests.flows.conftest import prefect_server, save_connection  # noqa: F401
 from tests.salesforce_metadata.conftest import login
 from tests.salesforce_metadata.test_metadata_api import BARE_ORG_PROBLEMS, MAPPINGS
 from tests.support.emulator import RunningEmulator, start_emulator
 
 ENTITIES = [EntityName(e) for e in ("payment_term", "customer")]
 CUSTOMERS = 3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_server() -> Iterator[None]:
-    """A temporary Prefect server for this module's flows and blocks."""
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture

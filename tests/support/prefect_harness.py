@@ -5,6 +5,8 @@ database migrations on an empty SQLite file. Every pytest-xdist worker that runs
 first harness of a test run migrates as usual and its database, right after the server answered, becomes the
 template: the next harnesses (the other workers') start from a copy of it, the migrations find nothing to do. The
 server, its settings and everything the tests see are the harness's own; the server also sends no telemetry.
+The real ``prefect server start`` of the deployment tests starts from the same template
+(:func:`database_from_template`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ def prefect_harness(shared_dir: Path) -> Iterator[None]:
     ``shared_dir`` is shared by every worker of the run (pytest's base temporary directory's parent); the first
     harness writes the template there, under a lock the others wait on.
     """
-    template = shared_dir / f"prefect-{prefect.__version__}-migrated.db"
+    template = template_database(shared_dir)
     with ExitStack() as stack:
-        with _exclusive(shared_dir / "prefect-template.lock"):
+        with _exclusive(_template_lock(shared_dir)):
             seeded = template if template.exists() else None
             made: list[Path] = []
             with _temp_dirs_seeded_from(seeded, made):
@@ -45,6 +47,33 @@ def prefect_harness(shared_dir: Path) -> Iterator[None]:
             if seeded is None and made:
                 _copy_database(made[0] / HARNESS_DATABASE, template)
         yield
+
+
+@contextmanager
+def database_from_template(shared_dir: Path, database: Path) -> Iterator[None]:
+    """Start a Prefect server on the SQLite file ``database`` in the ``with`` block, from the run's template.
+
+    ``database`` is a copy of the template in ``shared_dir`` when there is one; when there is none yet, the block's
+    server migrates as usual and ``database``, once the block is left (the server answered), becomes the template.
+    The block holds the lock the harnesses of the other workers wait on.
+    """
+    template = template_database(shared_dir)
+    with _exclusive(_template_lock(shared_dir)):
+        seeded = template.exists()
+        if seeded:
+            _copy_database(template, database)
+        yield
+        if not seeded and database.exists():
+            _copy_database(database, template)
+
+
+def template_database(shared_dir: Path) -> Path:
+    """Where the run's migrated database (this Prefect version's) is kept."""
+    return shared_dir / f"prefect-{prefect.__version__}-migrated.db"
+
+
+def _template_lock(shared_dir: Path) -> Path:
+    return shared_dir / "prefect-template.lock"
 
 
 def run_directory(factory: pytest.TempPathFactory) -> Path:
