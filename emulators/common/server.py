@@ -3,10 +3,13 @@ publish where it listens in a ready file."""
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
+import logging
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,39 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from emulators.common.control import TRANSPORT_KEY
 from emulators.common.errors import ListenError
-from emulators.common.tls import TlsFiles
+from emulators.common.tls import TlsFiles, ensure_certificates
 
 MAX_PORT = 65535
+
+
+@dataclass(frozen=True)
+class HttpsListener:
+    """Where an HTTPS emulator listens: its certificates, its bound socket and its base URL."""
+
+    tls: TlsFiles
+    sock: socket.socket
+    port: int
+    base_url: str
+
+
+def open_https(args: argparse.Namespace, database: str) -> HttpsListener:
+    """The start every HTTPS emulator shares: logging at ``--log-level``, ``--data-dir`` created (with ``--reset``,
+    its SQLite ``database`` files removed), the certificates, and a socket bound on ``--host``/``--port``.
+
+    Raises:
+        ListenError: the port is not one, is taken, or the host is not this machine's.
+    """
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir: Path = args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if args.reset:
+        for suffix in ("", "-wal", "-shm"):
+            (data_dir / (database + suffix)).unlink(missing_ok=True)
+    tls = ensure_certificates(data_dir / "tls")
+    sock = bind_socket(args.host, args.port)
+    port = sock.getsockname()[1]
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "127.0.0.1"} else args.host  # noqa: S104 - compare only
+    return HttpsListener(tls=tls, sock=sock, port=port, base_url=f"https://{host}:{port}")
 
 
 class TransportExposingProtocol(HttpToolsProtocol):

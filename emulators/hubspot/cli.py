@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ from emulators.common.cli import add_common_arguments
 from emulators.common.clock import EmulatorClock
 from emulators.common.control import CONTROL_PREFIX, EmulatorControls, EmulatorMiddleware
 from emulators.common.faults import FaultInjector
-from emulators.common.server import bind_socket, serve
-from emulators.common.tls import ensure_certificates
+from emulators.common.server import open_https, serve
 from emulators.hubspot.app import HubSpotApp, classify, fault_response
 from emulators.hubspot.control import RateLimitControl
 from emulators.hubspot.limits import DEFAULT_DAILY_MAX, DEFAULT_INTERVAL_MAX, DEFAULT_SEARCH_PER_SECOND, RateLimits
@@ -58,17 +56,9 @@ def _controls(state: HubSpotState, info: dict[str, Any], faults: FaultInjector) 
 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted."""
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    listener = open_https(args, DATABASE)
     data_dir: Path = args.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if args.reset:
-        for suffix in ("", "-wal", "-shm"):
-            (data_dir / (DATABASE + suffix)).unlink(missing_ok=True)
-    tls = ensure_certificates(data_dir / "tls")
-    sock = bind_socket(args.host, args.port)
-    port = sock.getsockname()[1]
-    host = "127.0.0.1" if args.host in {"0.0.0.0", "127.0.0.1"} else args.host  # noqa: S104 - compare only
-    base_url = f"https://{host}:{port}"
+    tls, sock, port, base_url = listener.tls, listener.sock, listener.port, listener.base_url
     clock = EmulatorClock()
     store = HubSpotStore(data_dir / DATABASE, clock)
     limits = RateLimits(clock, args.rate_limit, args.daily_limit, args.search_rate_limit)
