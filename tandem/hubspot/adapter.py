@@ -524,14 +524,9 @@ class HubSpotAdapter:
         self, path: str, chunk: Sequence[tuple[str, dict[str, Any]]], key_of: Callable[[dict[str, Any]], str | None]
     ) -> dict[str, _Answer]:
         """One batch call; inputs its answer does not settle (or a batch refused whole) are sent again alone."""
-        try:
-            body = self.transport.request("POST", path, json={"inputs": [item for _, item in chunk]}) or {}
-        except FatalSyncError as exc:
-            if exc.code in CONNECTION_CODES:
-                raise
-            if len(chunk) == 1:
-                return {chunk[0][0]: _refusal(exc)}
-            return self._one_by_one(path, chunk, key_of)
+        body, refused = self._post_inputs(path, chunk, lambda items: self._one_by_one(path, items, key_of))
+        if body is None:
+            return refused
         keys = {key for key, _ in chunk}
         answers: dict[str, _Answer] = {}
         unmatched: list[dict[str, Any]] = []
@@ -563,6 +558,22 @@ class HubSpotAdapter:
         else:
             answers[chunk[0][0]] = _Answer(code="UNPROCESSED", message="HubSpot's answer did not include the record")
         return answers
+
+    def _post_inputs(
+        self, path: str, chunk: Sequence[tuple[str, dict[str, Any]]],
+        alone: Callable[[Sequence[tuple[str, dict[str, Any]]]], dict[str, _Answer]],
+    ) -> tuple[dict[str, Any] | None, dict[str, _Answer]]:
+        """POST ``chunk``'s inputs to a batch endpoint: ``(answer, {})``; when HubSpot refuses the batch whole,
+        ``(None, answers)``: the refusal for a single input, else ``alone(chunk)`` (each input sent again by
+        itself). A refusal of the connection itself (authentication, scopes) is raised."""
+        try:
+            return self.transport.request("POST", path, json={"inputs": [item for _, item in chunk]}) or {}, {}
+        except FatalSyncError as exc:
+            if exc.code in CONNECTION_CODES:
+                raise
+            if len(chunk) == 1:
+                return None, {chunk[0][0]: _refusal(exc)}
+            return None, alone(chunk)
 
     def _one_by_one(
         self, path: str, items: Sequence[tuple[str, dict[str, Any]]], key_of: Callable[[dict[str, Any]], str | None]
@@ -664,18 +675,17 @@ class HubSpotAdapter:
         self, path: str, chunk: Sequence[tuple[str, dict[str, Any]]], from_of: Callable[[dict[str, Any]], str | None]
     ) -> dict[str, _Answer]:
         """One association batch; the inputs that failed, by their record id (a batch refused whole: one by one)."""
-        try:
-            body = self.transport.request("POST", path, json={"inputs": [item for _, item in chunk]}) or {}
-        except FatalSyncError as exc:
-            if exc.code in CONNECTION_CODES:
-                raise
-            if len(chunk) == 1:
-                return {chunk[0][0]: _refusal(exc)}
-            failed: dict[str, _Answer] = {}
-            for item in chunk:
-                failed.update(self._association_call(path, [item], from_of))
-            return failed
-        failed = {}
+
+        def alone(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, _Answer]:
+            answers: dict[str, _Answer] = {}
+            for item in items:
+                answers.update(self._association_call(path, [item], from_of))
+            return answers
+
+        body, refused = self._post_inputs(path, chunk, alone)
+        if body is None:
+            return refused
+        failed: dict[str, _Answer] = {}
         keys = {key for key, _ in chunk}
         loose = False
         for error in body.get("errors") or []:
