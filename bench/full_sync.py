@@ -220,7 +220,8 @@ def run_variant(variant: str, crm: RunningEmulator, erp: RunningEmulator, work: 
         print(f"--- cProfile of the entity jobs ({variant}), top 40 by own time")
         stats.sort_stats("tottime").print_stats(40)
     return {
-        "variant": f"{variant}, second run over the populated target" if populated else variant, "wall": wall, "records": records, "rows": rows, "tasks": tasks,
+        "variant": f"{variant}, second run over the populated target" if populated else variant,
+        "wall": wall, "records": records, "rows": rows, "tasks": tasks,
         "sf": sf_calls, "erp": erp_calls, "cpu_flow": own_cpu, "cpu": cpu,
         "rss_before": rss_before, "rss_peak": peak_rss_mib(), "rss_reset": cleared,
         "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -164,8 +164,8 @@ def task_list(
     """
     block = block or load_connection(connection)
     try:
-        return tasks_due(reader or block.require_salesforce("the tasks-due list").get_client(), card_source(connection, block),
-                         today=today or local_today(), owner=owner)
+        reader = reader or block.require_salesforce("the tasks-due list").get_client()
+        return tasks_due(reader, card_source(connection, block), today=today or local_today(), owner=owner)
     except TaskListError as exc:
         raise CommandError(str(exc)) from None
 
