@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from emulators.hubspot.errors import HubSpotError, InputError, json_response, not_found, validation
-from emulators.hubspot.routes_objects import BATCH_LIMIT, object_type_of
+from emulators.hubspot.routes_objects import batch_inputs, object_type_of
 from emulators.hubspot.schema import ObjectType, association_label
 from emulators.hubspot.state import HubSpotState, read_body, read_json
 from emulators.hubspot.values import iso
@@ -93,16 +93,6 @@ async def delete_association(state: HubSpotState, request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-        raise validation("Invalid input JSON: 'inputs' must be a list of objects")
-    if len(inputs) > BATCH_LIMIT:
-        raise validation(f"Batch input size limit exceeded: {len(inputs)} inputs were given; the maximum is "
-                         f"{BATCH_LIMIT}.", context={"limit": [str(BATCH_LIMIT)], "size": [str(len(inputs))]})
-    return inputs
-
-
 def _id(value: Any) -> str:
     return str((value or {}).get("id", "")) if isinstance(value, dict) else str(value or "")
 
@@ -114,7 +104,7 @@ async def batch(state: HubSpotState, request: Request) -> Response:
     params = request.path_params
     from_type, to_type = object_type_of(params["fromObjectType"]), object_type_of(params["toObjectType"])
     action = params["action"]
-    inputs = _inputs(await read_json(request))
+    inputs = batch_inputs(await read_json(request))
     results: list[dict[str, Any]] = []
     errors: list[InputError] = []
     if action == "read":

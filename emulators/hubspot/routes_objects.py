@@ -193,7 +193,8 @@ async def search_objects(state: HubSpotState, request: Request) -> Response:
     return json_response(data)
 
 
-def _batch_inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
+def batch_inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A batch request's ``inputs``: a list of objects, at most :data:`BATCH_LIMIT` (HubSpot's 400 otherwise)."""
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
         raise validation("Invalid input JSON: 'inputs' must be a list of objects")
@@ -237,7 +238,7 @@ async def batch(state: HubSpotState, request: Request) -> Response:
     if handler is None:
         raise not_found()
     body = await read_json(request)
-    inputs = _batch_inputs(body)
+    inputs = batch_inputs(body)
     return handler(state, request, object_type, body, inputs, iso(state.clock.now()))
 
 

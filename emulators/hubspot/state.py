@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -13,8 +14,7 @@ from emulators.hubspot.errors import validation
 from emulators.hubspot.limits import RateLimits
 from emulators.hubspot.store import HubSpotStore
 
-#: The demo portal's private-app access token and ids (written to server.json, like the other emulators' logins).
-DEMO_TOKEN = "pat-na1-7a3c2e10-5b4d-4f6e-9a8b-0c1d2e3f4a5b"  # noqa: S105 - the emulator's published demo token
+#: The demo portal's ids (written to server.json with the access token, like the other emulators' logins).
 DEMO_PORTAL_ID = 24_681_357
 DEMO_APP_ID = "3141592"
 
@@ -26,7 +26,7 @@ class HubSpotState:
     store: HubSpotStore
     clock: EmulatorClock
     limits: RateLimits
-    token: str = DEMO_TOKEN
+    token: str = field(default_factory=lambda: f"pat-emulator-{secrets.token_hex(16)}")
     portal_id: int = DEMO_PORTAL_ID
     app_id: str = DEMO_APP_ID
     account_type: str = "STANDARD"

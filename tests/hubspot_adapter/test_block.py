@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from blocks.hubspot import HubSpotCredentials
 from tandem.hubspot.adapter import HubSpotAdapter
 
-TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"  # a made-up token for the checks
+TOKEN = "token-for-the-checks"
 
 
 class TestHubSpotCredentialsStandard(BlockStandardTestSuite):

@@ -74,7 +74,7 @@ def test_a_server_error_is_left_to_the_task(emulator: RunningEmulator) -> None:
 
 
 def test_a_wrong_token_is_fatal_and_never_shown(emulator: RunningEmulator, caplog: pytest.LogCaptureFixture) -> None:
-    wrong = "pat-na1-00000000-dead-beef-0000-000000000000"
+    wrong = "not-the-emulators-token"
     adapter = recording_adapter(emulator, [], secret=wrong)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(FatalSyncError) as raised:

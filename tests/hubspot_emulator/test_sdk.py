@@ -152,7 +152,7 @@ def test_contacts_search_by_last_modified_date(hubspot: RunningEmulator) -> None
 
 def test_errors_reach_the_sdk_as_hubspot_sends_them(hubspot: RunningEmulator) -> None:
     with pytest.raises(ApiException) as unauthorised:
-        sdk(hubspot, token="pat-na1-wrong").crm.companies.basic_api.get_page()
+        sdk(hubspot, token="wrong-token").crm.companies.basic_api.get_page()
     assert unauthorised.value.status == 401 and "INVALID_AUTHENTICATION" in unauthorised.value.body
 
 

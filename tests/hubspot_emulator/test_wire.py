@@ -69,7 +69,7 @@ def test_an_injected_429_has_hubspots_body(hubspot: RunningEmulator, api: Api) -
 
 
 def test_a_wrong_or_missing_token_is_401(hubspot: RunningEmulator) -> None:
-    wrong = Api(hubspot, token="pat-na1-not-the-token")
+    wrong = Api(hubspot, token="not-the-token")
     missing = Api(hubspot)
     del missing.session.headers["Authorization"]
     for client in (wrong, missing):
