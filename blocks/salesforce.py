@@ -14,6 +14,7 @@ from simple_salesforce import Salesforce
 from blocks.schema_cache import CachedJsonSchema
 from tandem.errors import FatalSyncError
 from tandem.salesforce.adapter import DEFAULT_BULK_THRESHOLD, DEFAULT_BULK_TIMEOUT, SalesforceAdapter
+from tandem.salesforce.bulk_query import DEFAULT_BULK_READ_THRESHOLD
 from tandem.salesforce.errors import classify
 from tandem.salesforce.jwt_bearer import (
     JWT_BEARER_GRANT,
@@ -111,6 +112,10 @@ class SalesforceCredentials(CachedJsonSchema, Block):
     bulk_timeout: float = Field(
         default=DEFAULT_BULK_TIMEOUT, description="Seconds to wait for a Bulk API 2.0 job to finish."
     )
+    bulk_read_threshold: int = Field(
+        default=DEFAULT_BULK_READ_THRESHOLD,
+        description="Reads of more records than this go on through a Bulk API 2.0 query job; 0 never uses one.",
+    )
 
     @model_validator(mode="after")
     def _check_settings(self) -> Self:
@@ -131,6 +136,8 @@ class SalesforceCredentials(CachedJsonSchema, Block):
             raise ValueError("page_size must be between 200 and 2000 (Salesforce's batchSize range)")
         if self.bulk_threshold < 1:
             raise ValueError("bulk_threshold must be at least 1 record (e.g. 10000)")
+        if self.bulk_read_threshold < 0:
+            raise ValueError("bulk_read_threshold must be 0 (never) or more records (e.g. 50000)")
         if not 1 <= self.jwt_lifetime_seconds <= MAX_JWT_LIFETIME:
             raise ValueError(
                 "jwt_lifetime_seconds must be between 1 and 180 (Salesforce refuses an assertion that expires more "
@@ -270,5 +277,5 @@ class SalesforceCredentials(CachedJsonSchema, Block):
         """Log in and return Tandem's Salesforce adapter (it logs in again when its session expires)."""
         return SalesforceAdapter(
             self.login(), page_size=self.page_size, bulk_threshold=self.bulk_threshold,
-            bulk_timeout=self.bulk_timeout, relogin=self.login,
+            bulk_timeout=self.bulk_timeout, relogin=self.login, bulk_read_threshold=self.bulk_read_threshold,
         )

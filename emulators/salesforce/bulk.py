@@ -37,7 +37,7 @@ from emulators.salesforce.bulk_jobs import (
     JobRegistry,
     registry_for,
 )
-from emulators.salesforce.bulk_query import check_query, process_query
+from emulators.salesforce.bulk_query import check_query, check_results_version, process_query
 from emulators.salesforce.errors import SalesforceError
 from emulators.salesforce.rest import Call, EmulatorState, Reply, expect_object, route
 
@@ -303,6 +303,7 @@ def delete_query(state: EmulatorState, call: Call, match: re.Match[str]) -> Repl
 def query_results(state: EmulatorState, call: Call, match: re.Match[str]) -> Reply:
     """``GET jobs/query/{id}/results?locator=&maxRecords=``: one page of CSV, with ``Sforce-Locator``."""
     job = jobs(state).get(match["job"], QUERY)
+    check_results_version(job, call.version)
     with job.lock:
         if job.state != JOB_COMPLETE:
             raise SalesforceError(400, "INVALIDJOBSTATE", f"Job is not in JobComplete state: {job.state}")

@@ -2,7 +2,9 @@
 
 A query job runs through the same compiler and cursors as ``GET query``; its records are
 flattened into CSV columns named like the selected fields (``Account.Name`` for a parent field).
-Bulk API 2.0 refuses what it cannot chunk: ``COUNT()`` and ``OFFSET``.
+Bulk API 2.0 refuses what it cannot chunk: ``COUNT()`` and ``OFFSET``; ``ORDER BY`` is accepted (on
+Salesforce it turns PK chunking off) and orders the results. Results are handed out only under the API
+version the job was created with (``409`` otherwise, as Salesforce documents).
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ def check_query(state: EmulatorState, soql: str, *, include_deleted: bool, api_v
         raise SalesforceError(400, "INVALIDJOB", "FUNCTIONALITY_NOT_ENABLED: OFFSET is not supported by Bulk API "
                               "2.0")
     return query.object_name
+
+
+def check_results_version(job: Job, api_version: str) -> None:
+    """Refuse to hand out a query job's results under another API version than the job's own.
+
+    Salesforce documents the status (``409``) for results asked with another version than the one the
+    job was created with, not its error code: ``INVALIDREQUEST`` here.
+
+    Raises:
+        SalesforceError: ``409 INVALIDREQUEST`` when ``api_version`` is not the job's.
+    """
+    if float(api_version) != float(job.api_version):
+        raise SalesforceError(409, "INVALIDREQUEST", f"Query job {job.id} was created with API version "
+                              f"{job.api_version}: get its results with that version, not {api_version}")
 
 
 def columns_of(state: EmulatorState, soql: str, *, include_deleted: bool, api_version: str) -> list[str]:

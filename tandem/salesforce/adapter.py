@@ -32,7 +32,9 @@ from simple_salesforce.util import exception_handler
 
 from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
 from tandem.errors import FatalSyncError, RetryableSyncError
+from tandem.id_ranges import IdRange, even_boundaries, from_base62, ranges_between, to_base62
 from tandem.redaction import redact
+from tandem.salesforce.bulk_query import DEFAULT_BULK_READ_THRESHOLD, BulkQueryReader
 from tandem.salesforce.errors import classify
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,13 @@ RETRIEVE_LIMIT = 2000
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 SF_DATETIME = "%Y-%m-%dT%H:%M:%S.%f%z"
 DEFAULT_BULK_THRESHOLD = 10_000
+#: The most source records a pass gathers into one Bulk API 2.0 ingest job (a job of 50,000 accounts is a CSV of
+#: about 15 MB, far under Salesforce's 150 MB a job; two batches, the one written and the one planned, stay in
+#: memory).
+DEFAULT_BULK_GATHER = 50_000
+#: A pass above the bulk threshold is written in about this many jobs (fewer when they would pass the gather limit
+#: the other way round): enough to overlap writing one with planning the next, few enough to keep calls low.
+BULK_JOBS_PER_PASS = 6
 DEFAULT_BULK_TIMEOUT = 600.0
 BULK_NULL = "#N/A"
 BULK_DONE_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
@@ -100,6 +109,9 @@ class SalesforceAdapter:
         bulk_threshold: an upsert of more records than this goes through Bulk API 2.0 instead of
             sObject Collections.
         bulk_timeout: seconds to wait for a Bulk API 2.0 job to finish before giving up (retryable).
+        bulk_gather: the most source records a pass gathers into one Bulk API 2.0 job (see :meth:`gather_size`).
+        bulk_read_threshold: a read of more records than this (the first page's ``totalSize``) reads the rest
+            through a Bulk API 2.0 query job (:mod:`tandem.salesforce.bulk_query`); ``None`` or 0: never.
         relogin: a function that logs in again and returns a new client; when given, a call that
             fails because the session expired is repeated once with the new client.
         max_query_uri_bytes: the most bytes the URI of one query request may take (a read by keys
@@ -121,8 +133,10 @@ class SalesforceAdapter:
         page_size: int = 2000,
         bulk_threshold: int = DEFAULT_BULK_THRESHOLD,
         bulk_timeout: float = DEFAULT_BULK_TIMEOUT,
+        bulk_gather: int = DEFAULT_BULK_GATHER,
         relogin: Callable[[], Salesforce] | None = None,
         max_query_uri_bytes: int = MAX_QUERY_URI_BYTES,
+        bulk_read_threshold: int | None = DEFAULT_BULK_READ_THRESHOLD,
     ) -> None:
         if not 200 <= page_size <= 2000:
             raise ValueError("page_size must be between 200 and 2,000 (Salesforce's batchSize range)")
@@ -136,9 +150,14 @@ class SalesforceAdapter:
         self.page_size = page_size
         self.bulk_threshold = bulk_threshold
         self.bulk_timeout = bulk_timeout
+        self.bulk_gather = bulk_gather
         self.relogin = relogin
         self.max_query_uri_bytes = max_query_uri_bytes
         self._prefixes: dict[str, str] = {}
+        if bulk_read_threshold is not None and bulk_read_threshold < 0:
+            raise ValueError("bulk_read_threshold must be 0 or more records (None or 0: reads never use Bulk API 2.0)")
+        self.bulk_read_threshold = bulk_read_threshold or 0
+        self._bulk_reads = BulkQueryReader(self._call, records_to_frame, timeout=bulk_timeout)
 
     def _call(self, action: Callable[[Salesforce], T]) -> T:
         """Run ``action(client)``, renewing an expired session once; classify every failure."""
@@ -181,13 +200,16 @@ class SalesforceAdapter:
         de-duplicates by id. When Salesforce forgets the query's cursor between pages
         (``INVALID_QUERY_LOCATOR``: a cursor expires after 15 minutes unused), the query starts
         again from the second of the last record read, leaving out the records already yielded
-        from that second, so no record is lost or repeated.
+        from that second, so no record is lost or repeated. A read of more than ``bulk_read_threshold``
+        records (the first page's ``totalSize``) reads the rest, from that same second, through one
+        Bulk API 2.0 query job: the same order and the same frames, in a handful of calls.
         """
         select = ", ".join(dict.fromkeys(["Id", "SystemModstamp", *fields]))
         size = page_size or self.page_size
         start = since
         last_second: str | None = None  # "YYYY-MM-DDTHH:MM:SS" of the last record yielded
         seen_in_second: set[str] = set()  # ids yielded from that second
+        bulk = self.bulk_read_threshold > 0  # whether a large read may go on through a Bulk API 2.0 query job
         while True:
             if start is None:
                 soql = format_soql(f"SELECT {select} FROM {entity} ORDER BY SystemModstamp, Id")
@@ -213,6 +235,14 @@ class SalesforceAdapter:
                     if not resumed:
                         frame.attrs[READ_TOTAL] = total
                     yield frame
+                    if bulk and not resumed and total > max(len(records), self.bulk_read_threshold):
+                        bulk = False  # asked once: a job that fails leaves the read to these REST pages
+                        rest = self._bulk_reads.read(
+                            entity, fields, since=datetime.fromisoformat(f"{last_second}+00:00"), page_size=size,
+                            skip=frozenset(seen_in_second), total=total)
+                        if rest is not None:
+                            yield from rest
+                            return
                 return
             except FatalSyncError as exc:
                 if exc.code != "INVALID_QUERY_LOCATOR" or last_second is None:
@@ -385,14 +415,18 @@ class SalesforceAdapter:
         return self._call(send)
 
     def _wait_for_job(self, job_id: str) -> str:
-        """Poll an ingest job until it ends (bounded by ``bulk_timeout``); return its final state."""
-        deadline = time.monotonic() + self.bulk_timeout
-        delay = 0.2
+        """Poll an ingest job until it ends (bounded by ``bulk_timeout``); return its final state.
+
+        The wait between polls is half the time waited so far (0.25 s at first, at most 10 s): a job is seen
+        done at most half its run time late, with a poll count that grows with the logarithm of its run time."""
+        started = time.monotonic()
+        deadline = started + self.bulk_timeout
         while True:
             info = self._restful(f"jobs/ingest/{job_id}", method="GET")
             state = str(info.get("state"))
             if state in BULK_DONE_STATES:
                 return state
+            delay = min(max((time.monotonic() - started) / 2, 0.25), 10.0)
             if time.monotonic() + delay > deadline:
                 self._restful(f"jobs/ingest/{job_id}", method="PATCH", json={"state": "Aborted"})
                 raise RetryableSyncError(
@@ -400,7 +434,6 @@ class SalesforceAdapter:
                     code="BULK_TIMEOUT", system="crm",
                 )
             time.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
     def update_batch(self, entity: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Update existing records by their record id (under ``"id"``, or ``"Id"``) through sObject Collections,
@@ -425,6 +458,15 @@ class SalesforceAdapter:
         record = answer["records"][0]
         return str(record["Id"]), bool(record["IsSandbox"])
 
+    def gather_size(self, entity: str, expected: int) -> int:
+        """A pass reading more than ``bulk_threshold`` records gathers its pages into Bulk API 2.0 ingest jobs of
+        about a sixth of the read each, at most ``bulk_gather`` and always more than ``bulk_threshold`` records
+        (so that a batch of creates goes through Bulk): 300,000 records are written in 6 jobs of 50,000 (about 11
+        calls each) instead of 1,500 Collections calls. At or under the threshold pages are written as they come."""
+        if expected <= self.bulk_threshold:
+            return 0
+        return max(self.bulk_threshold + 1, min(self.bulk_gather, -(-expected // BULK_JOBS_PER_PASS)))
+
     def holds_any(self, entity: str, field: str) -> bool:
         """True when some ``entity`` record has a value in ``field`` (``WHERE field != null LIMIT 1``)."""
         soql = f"SELECT Id FROM {entity} WHERE {field} != null LIMIT 1"
@@ -434,6 +476,65 @@ class SalesforceAdapter:
         """How many ``entity`` records the org holds (``SELECT COUNT()``)."""
         answer = self._call(lambda sf: sf.query(f"SELECT COUNT() FROM {entity}"))
         return int(answer["totalSize"])
+
+    def id_ranges(self, entity: str, partitions: int, *, min_records: int = 1) -> list[IdRange]:
+        """At most ``partitions`` ranges of ``entity`` ids, of ``min_records`` records or more each on average (a
+        partitioned read: :mod:`tandem.id_ranges`).
+
+        Split evenly in base 62 between the lowest and the highest id (a count and two one-row queries), as
+        Salesforce's own PK chunking splits a table; one whole range when the records are too few to split.
+        """
+        partitions = min(partitions, self.count(entity) // max(1, min_records)) if partitions > 1 else 1
+        if partitions < 2:
+            return [IdRange()]
+        ends = [self._end_id(entity, order) for order in ("ASC", "DESC")]
+        if ends[0] is None or ends[1] is None:
+            return [IdRange()]
+        low, high = from_base62(ends[0][:15]), from_base62(ends[1][:15])
+        boundaries = [self.canonical_id(entity, to_base62(n, 15)) for n in even_boundaries(low, high, partitions)]
+        return ranges_between(boundaries)
+
+    def _end_id(self, entity: str, order: str) -> str | None:
+        """The lowest (``order`` ``ASC``) or highest (``DESC``) ``entity`` id, ``None`` for an empty object."""
+        soql = f"SELECT Id FROM {entity} ORDER BY Id {order} LIMIT 1"
+        records = self._call(lambda sf: sf.query(soql))["records"]
+        return str(records[0]["Id"]) if records else None
+
+    def read_id_range(
+        self, entity: str, since: datetime | None, id_range: IdRange, *, fields: Sequence[str],
+        page_size: int | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Yield pages of the ``entity`` records of ``id_range`` (``Id >= low AND Id < high``) with ``SystemModstamp
+        >= since`` (all when ``None``), ordered by ``Id``.
+
+        When Salesforce forgets the query's cursor between pages (``INVALID_QUERY_LOCATOR``), the query starts again
+        after the last id yielded, so no record is lost or repeated.
+        """
+        select = ", ".join(dict.fromkeys(["Id", "SystemModstamp", *fields]))
+        after: str | None = None
+        while True:
+            bounds = {"low": id_range.low, "after": after, "high": id_range.high, "since": since}
+            conditions = {"low": "Id >= {low}", "after": "Id > {after}", "high": "Id < {high}",
+                          "since": "SystemModstamp >= {since}"}
+            where = " AND ".join(conditions[name] for name, value in bounds.items() if value is not None)
+            soql = format_soql(
+                f"SELECT {select} FROM {entity}{' WHERE ' + where if where else ''} ORDER BY Id",
+                **{name: value for name, value in bounds.items() if value is not None},
+            )
+            resumed = after is not None
+            try:
+                for records, total in self._query_pages(soql, page_size=page_size or self.page_size):
+                    if records:
+                        after = str(records[-1]["Id"])
+                    frame = records_to_frame(records, fields)
+                    if not resumed:
+                        frame.attrs[READ_TOTAL] = total
+                    yield frame
+                return
+            except FatalSyncError as exc:
+                if exc.code != "INVALID_QUERY_LOCATOR" or after is None:
+                    raise
+                log.info("the %s query cursor expired; querying again after %s", entity, after)
 
     def key_prefix(self, entity: str) -> str:
         """The three characters every ``entity`` record id starts with (describe's ``keyPrefix``, asked once)."""
