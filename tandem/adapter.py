@@ -133,6 +133,11 @@ class RecordAdapter(Protocol):
         no record holds a link key yet need not look link keys up page by page)."""
         ...
 
+    def gather_size(self, entity: str, expected: int) -> int:
+        """How many source records a pass expected to read ``expected`` records gathers into one batch of writes
+        (0: it writes page by page). A system with a bulk interface gathers when that saves calls and time."""
+        ...
+
     def upsert_batch(self, entity: str, key_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Create or update ``records`` by their ``key_field`` (the link field); one result per record, in order.
 

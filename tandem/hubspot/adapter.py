@@ -281,6 +281,11 @@ class HubSpotAdapter:
         """How many ``entity`` records the portal holds (a search's ``total``)."""
         return int(self._search(entity, {"limit": 1, "properties": [self.id_field]}, None).get("total") or 0)
 
+    def gather_size(self, entity: str, expected: int) -> int:
+        """0: HubSpot's batch endpoints take at most 100 records a call whatever is gathered, so pages are
+        written as they come."""
+        return 0
+
     def holds_any(self, entity: str, field: str) -> bool:
         """True when some ``entity`` record has a value in ``field`` (a pseudo-field always may)."""
         if association_target(field) is not None:

@@ -310,20 +310,35 @@ def _row(connection_id: int, entity: str, record: BindingRecord, now: datetime) 
     }
 
 
+#: The columns a binding row gives (see :func:`_row`).
+_ROW_COLUMNS = (
+    "connection_id", "entity", "crm_id", "erp_id", "external_id", "crm_hash", "erp_hash", "last_synced_at",
+    "status", "error_code", "error_message", "archived", "created_at", "updated_at",
+)
 _KEPT_WHEN_NONE = ("crm_id", "erp_id", "external_id", "crm_hash", "erp_hash", "last_synced_at")
 _REPLACED = ("status", "error_code", "error_message", "updated_at")
 
 
-def _upsert_rows(session: Session, rows: list[dict[str, Any]], key: Side) -> None:
-    """One ``INSERT ... ON CONFLICT DO UPDATE`` statement, executed with the whole batch of rows.
+@dataclass(frozen=True)
+class _CompiledUpsert:
+    """The upsert statement of one dialect and key side, compiled once: its SQL, its parameters in order (for
+    drivers that take them by position) and each parameter's bind processor."""
 
-    The statement is compiled once (and cached); the driver runs it for every row in one call
-    (sqlite3's ``executemany``, psycopg's pipelined ``executemany``).
-    """
-    if not rows:
-        return
-    insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(_TABLE)
+    sql: str
+    positions: tuple[str, ...] | None
+    processors: dict[str, Any]
+
+
+_COMPILED: dict[tuple[str, Side], _CompiledUpsert] = {}
+
+
+def _compiled_upsert(dialect: sa.Dialect, key: Side) -> _CompiledUpsert:
+    """``INSERT ... ON CONFLICT (connection, entity, key id) WHERE active DO UPDATE``, compiled for ``dialect``."""
+    found = _COMPILED.get((dialect.name, key))
+    if found is not None:
+        return found
+    insert: Any = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    statement = insert(_TABLE).inline()  # no RETURNING of the new ids: nothing reads them
     assignments: dict[str, Any] = {name: statement.excluded[name] for name in _REPLACED}
     for name in _KEPT_WHEN_NONE:
         assignments[name] = sa.func.coalesce(statement.excluded[name], _TABLE.c[name])
@@ -331,9 +346,51 @@ def _upsert_rows(session: Session, rows: list[dict[str, Any]], key: Side) -> Non
         index_elements=[_TABLE.c.connection_id, _TABLE.c.entity, _id_column(key)],
         index_where=active_predicate(_TABLE),
         set_=assignments,
-    )
+    ).values({name: sa.bindparam(name, type_=_TABLE.c[name].type) for name in _ROW_COLUMNS})
+    compiled = statement.compile(dialect=dialect)
+    processors = {name: _TABLE.c[name].type.bind_processor(dialect) for name in _ROW_COLUMNS}
+    positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    found = _COMPILED[(dialect.name, key)] = _CompiledUpsert(str(compiled), positions, processors)
+    return found
+
+
+def _processed(values: list[Any], processor: Any) -> list[Any]:
+    """A column's values as the driver takes them; each distinct value is processed once (the batch's
+    timestamps and statuses repeat)."""
+    if processor is None:
+        return values
+    done: dict[Any, Any] = {}
+    out: list[Any] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        converted = done.get(value)
+        if converted is None:
+            converted = done[value] = processor(value)
+        out.append(converted)
+    return out
+
+
+def _upsert_rows(session: Session, rows: list[dict[str, Any]], key: Side) -> None:
+    """One ``INSERT ... ON CONFLICT DO UPDATE`` statement, executed with the whole batch of rows.
+
+    The statement is compiled once per dialect and key side, and the rows go to the driver as they are (each
+    column converted by its type, each distinct value once) in one ``executemany`` (sqlite3's, or psycopg's
+    pipelined one): a page of 1,000 bindings costs the driver's time, not a per-row pass through SQLAlchemy.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    upsert = _compiled_upsert(connection.dialect, key)
+    columns = {name: _processed([row[name] for row in rows], upsert.processors[name]) for name in _ROW_COLUMNS}
+    params: list[Any]
+    if upsert.positions is not None:
+        params = list(zip(*(columns[name] for name in upsert.positions), strict=True))
+    else:
+        params = [dict(zip(_ROW_COLUMNS, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     try:
-        session.connection().execute(statement, rows)
+        connection.exec_driver_sql(upsert.sql, params)
     except IntegrityError as exc:
         if not is_unique_violation(exc):
             raise

@@ -90,6 +90,12 @@ class MatchIndex:
         self.link_field: str | None = None
 
     @property
+    def complete(self) -> bool:
+        """Whether the index holds every target record it will need (read whole, or the target was empty): then
+        no look-up reads the target any more."""
+        return self._complete
+
+    @property
     def source_fields(self) -> list[str]:
         """The source columns the look-ups need."""
         return list(dict.fromkeys(source for group in self.groups for source, _ in group))

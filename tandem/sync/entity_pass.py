@@ -41,6 +41,8 @@ from tandem.sync.context import Route, SyncContext
 from tandem.sync.coupling import Match, MatchIndex
 from tandem.sync.manual_coupling import pending_coupled_ids
 from tandem.sync.order_lines import OrderLines, coupled_elsewhere
+from tandem.sync.part import PassPart
+from tandem.sync.pipeline import Planned, WritePipeline
 from tandem.sync.planner import PagePlanner, Plan, Targets, Write
 from tandem.sync.planner import excluded_code as excluded_code  # where the pass's callers have found it
 
@@ -103,11 +105,60 @@ class PassResult:
         self.pages += other.pages
 
 
+@dataclass
+class PlannedPage:
+    """A page whose plan is made: what to write, and the page as read (``None``: its recording leaves the
+    watermark where it is)."""
+
+    plan: Plan
+    read: pd.DataFrame | None
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """The page's source ids and the targets its writes touch (their ids, and the link keys it upserts by)."""
+        plan = self.plan
+        ids = {w.source_id for w in [*plan.updates, *plan.creates]}
+        ids.update(str(w.target_id) for w in plan.updates)
+        ids.update(f"link:{w.link}" for w in plan.creates)
+        if self.read is not None:
+            ids.update(self.read["id"].astype(str))
+        return frozenset(ids)
+
+
+def _page_result(plan: Plan) -> PassResult:
+    """What one recorded page did."""
+    return PassResult(
+        pages=1,
+        counts=JobCounts(
+            inserted=plan.counts.get("inserted", 0),
+            modified=plan.counts.get("modified", 0),
+            unchanged=plan.counts.get("unchanged", 0),
+            coupled=plan.counts.get("coupled", 0),
+            failed=plan.counts.get("failed", 0),
+            skipped=plan.counts.get("skipped", 0),
+        ),
+        skipped_values=plan.skipped_values,
+        failures=plan.errors[:FAILURE_SAMPLE],
+        conflicts=plan.conflicts[:FAILURE_SAMPLE],
+        conflict_keys={(c.crm_id, c.erp_id) for c in plan.conflicts},
+        held_keys={(c.crm_id, c.erp_id) for c in plan.conflicts if c.outcome == HELD},
+        coupled_keys=plan.coupled,
+    )
+
+
 def _text(value: Any) -> str | None:
     """A cell as text; empty and missing cells are ``None``."""
     if value is None or value != value or not str(value).strip():
         return None
     return str(value)
+
+
+def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts, with the values ``DataFrame.to_dict`` gives, a column at a time (``to_dict``
+    boxes text columns value by value)."""
+    columns = list(frame.columns)
+    values = [frame[name].to_numpy(dtype=object) for name in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _frame_rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -171,6 +222,8 @@ class EntityPass:
         self._full = False
         #: Whether some target record held a link key when the pass first looked (``None``: not asked yet).
         self._links_exist: bool | None = None
+        #: Whether the entity's records refer to records of the same entity (a parent account).
+        self._self_referring = any(route.entity.name in referenced_entities(f) for f in self.mapper.fields)
         source = route.source_adapter(context)
         #: Decides what to do with each page (pure: the pass reads and writes around it).
         self.planner = PagePlanner(
@@ -198,12 +251,26 @@ class EntityPass:
         reverse = self.reverse.source_fields() if self.reverse is not None else []
         return list(dict.fromkeys([self.target_link, *self.planner.kinds, *reverse]))
 
-    def run(self, since: datetime | None) -> PassResult:
+    #: The partition :meth:`run` reads (:mod:`tandem.sync.partitions`), or ``None`` for the whole source.
+    part: PassPart | None = None
+
+    def run(self, since: datetime | None, *, part: PassPart | None = None) -> PassResult:
         """Sync every source record changed at or after ``since`` (everything when ``None``), then try
-        again the records that failed before and were not among them (the watermark has moved past them)."""
+        again the records that failed before and were not among them (the watermark has moved past them).
+
+        With ``part`` (one partition of a partitioned job, :mod:`tandem.sync.partitions`), only the records of its
+        id range: the watermark stays, and the records to try again that the range did not yield are left in
+        ``part.unread_retries`` for the job, which tries them once every partition is done.
+
+        Pages are planned while the batch before them is written (:mod:`tandem.sync.pipeline`) when pages
+        cannot depend on each other's writes (:meth:`_pipelined`); otherwise each page is planned once the one
+        before is recorded.
+        """
         result = PassResult()
         self._full = since is None
+        self.part = part
         source = self.route.source_adapter(self.context)
+        read = source.read_changed_since if part is None else part.reader(source, self.route.source_side.value)
         with session_scope(self.context.store, write=False) as session:
             retry = set(
                 failed_ids(session, self.context.connection_id, self.route.entity.name, self.route.source_side)
@@ -211,14 +278,24 @@ class EntityPass:
             # Pairs a person coupled since the last run: written whole, whether or not they changed.
             retry.update(pending_coupled_ids(session, self.context.connection_id, self.route.entity.name,
                                              self.route.source_side))
-        for page in source.read_changed_since(
-            self.route.source_object, since, fields=self.read_fields(), page_size=self.context.page_size
-        ):
-            retry.difference_update(page["id"].astype(str))
-            result.absorb(self.run_page(page))
-            if self.context.on_page is not None:
+        with WritePipeline[PlannedPage, PassResult](self._finish_batch) as pipeline:
+            pages = read(self.route.source_object, since, fields=self.read_fields(), page_size=self.context.page_size)
+            for number, page in enumerate(pages):
+                ids = page["id"].astype(str)
+                retry.difference_update(ids)
                 total = page.attrs.get(READ_TOTAL)
-                self.context.on_page(self.route.entity.name, self.route.direction, len(page), total)
+                if number == 0 and total is not None and not self.context.dry_run:
+                    pipeline.gather = self.route.target_adapter(self.context).gather_size(
+                        self.route.target_object, int(total)
+                    )
+                for done in self._plan_into(pipeline, page, set(ids)):
+                    result.absorb(done)
+                if self.context.on_page is not None:
+                    self.context.on_page(self.route.entity.name, self.route.direction, len(page), total)
+            for done in pipeline.drain():
+                result.absorb(done)
+        if part is not None:
+            part.unread_retries, retry = retry, set()
         if retry:
             log.info("%s %s: trying %d failed records again", self.route.entity.name, self.route.direction.value,
                      len(retry))
@@ -227,6 +304,33 @@ class EntityPass:
             "%s %s: %d pages, %s", self.route.entity.name, self.route.direction.value, result.pages, result.counts
         )
         return result
+
+    def _plan_into(
+        self, pipeline: WritePipeline[PlannedPage, PassResult], page: pd.DataFrame, ids: set[str]
+    ) -> list[PassResult]:
+        """Plan a page and hand it to the pipeline, waiting for earlier pages where this one depends on them;
+        return the results of the batches waited for."""
+        done: list[PassResult] = []
+        pipelined = self._pipelined()
+        if not pipelined or pipeline.holds(ids):
+            done += pipeline.drain()
+        planned = self.plan_page(page)
+        if pipeline.holds(planned.keys):
+            # It writes a target an unrecorded page writes: plan it again once that page is recorded.
+            done += pipeline.drain()
+            planned = self.plan_page(page)
+        pipeline.add(Planned(planned, rows=len(page), keys=planned.keys))
+        if not pipelined:
+            done += pipeline.drain()
+        return done
+
+    def _pipelined(self) -> bool:
+        """Whether a page may be planned before the pages read before it are recorded: never in a dry run, for
+        an entity whose records refer to each other or carry lines, or while coupling by match keys reads the
+        target page by page (a record an earlier page writes could be the one a later page finds)."""
+        if self.context.dry_run or self.lines is not None or self._self_referring:
+            return False
+        return not self.route.entity.match_keys or self.index.complete
 
     def run_ids(self, ids: list[str]) -> PassResult:
         """Sync the source records with these ids (read by id, a page at a time); the watermark stays."""
@@ -242,11 +346,15 @@ class EntityPass:
 
     def run_page(self, page: pd.DataFrame, *, advance: bool = True) -> PassResult:
         """Sync one page of source records; ``advance`` moves the watermark past the page."""
+        return self._finish_batch([self.plan_page(page, advance=advance)])
+
+    def plan_page(self, page: pd.DataFrame, *, advance: bool = True) -> PlannedPage:
+        """Decide what to do with one page of source records (reads the store and the target, writes nothing);
+        ``advance``: recording the page moves the watermark past it."""
         read = page.drop_duplicates("id", keep="last").reset_index(drop=True)
-        result = PassResult(pages=1)
         page, excluded = self._leave_out(read)
         source_ids = page["id"].astype(str).tolist()
-        rows = page.set_index(page["id"].astype(str)).to_dict("index")
+        rows = dict(zip(source_ids, _row_dicts(page), strict=True))
         with session_scope(self.context.store, write=False) as session:
             bound = bindings_by_ids(
                 session, self.context.connection_id, self.route.entity.name, self.route.source_side,
@@ -257,30 +365,27 @@ class EntityPass:
         self.planner.exclude(plan, excluded, bound)
         if source_ids:
             self._plan_page(plan, page, rows, bound)
+        return PlannedPage(plan, read if advance and self.part is None else None)
+
+    def _finish_batch(self, batch: list[PlannedPage]) -> PassResult:
+        """Write a batch of planned pages (their writes gathered into as few calls as the target allows), then
+        record each page in order; return what they did."""
+        plans = [planned.plan for planned in batch]
         if self.context.dry_run:
-            # What the writes would do: the plan already knows which targets exist (by link or match key).
-            couplings = [w for w in plan.updates if w.coupling]
-            plan.count("inserted", len(plan.creates))
-            plan.count("coupled", len(couplings))
-            plan.count("modified", len(plan.updates) - len(couplings))
-            plan.coupled.update(self.planner.pair(w.source_id, str(w.target_id)) for w in couplings)
+            for plan in plans:
+                # What the writes would do: the plan already knows which targets exist (by link or match key).
+                couplings = [w for w in plan.updates if w.coupling]
+                plan.count("inserted", len(plan.creates))
+                plan.count("coupled", len(couplings))
+                plan.count("modified", len(plan.updates) - len(couplings))
+                plan.coupled.update(self.planner.pair(w.source_id, str(w.target_id)) for w in couplings)
         else:
-            self._write(plan)
-            self._record(plan, read if advance else None)
-        result.counts = JobCounts(
-            inserted=plan.counts.get("inserted", 0),
-            modified=plan.counts.get("modified", 0),
-            unchanged=plan.counts.get("unchanged", 0),
-            coupled=plan.counts.get("coupled", 0),
-            failed=plan.counts.get("failed", 0),
-            skipped=plan.counts.get("skipped", 0),
-        )
-        result.skipped_values = plan.skipped_values
-        result.failures = plan.errors[:FAILURE_SAMPLE]
-        result.conflicts = plan.conflicts[:FAILURE_SAMPLE]
-        result.conflict_keys = {(c.crm_id, c.erp_id) for c in plan.conflicts}
-        result.held_keys = {(c.crm_id, c.erp_id) for c in plan.conflicts if c.outcome == HELD}
-        result.coupled_keys = plan.coupled
+            self._write(plans)
+            for planned in batch:
+                self._record(planned.plan, planned.read)
+        result = PassResult()
+        for plan in plans:
+            result.absorb(_page_result(plan))
         return result
 
     def _plan_page(
@@ -523,37 +628,44 @@ class EntityPass:
         return (dict(zip(page.source_ids, page.hashes, strict=True)),
                 dict(zip(page.source_ids, page.records, strict=True)))
 
-    def _write(self, plan: Plan) -> None:
+    def _write(self, plans: list[Plan]) -> None:
+        """Write a batch of pages' plans: their updates in one ``update_batch``, their creates in one
+        ``upsert_batch`` (the adapter splits them into its calls, or one bulk job), then give the source records
+        their link keys and add each written record's binding to its page's plan."""
         route, context = self.route, self.context
         now = utc_now()
         key = self.target_link
-        if not plan.updates and not plan.creates:
-            self._write_back_links(plan.relinked)
+        updates = [(plan, w) for plan in plans for w in plan.updates]
+        creates = [(plan, w) for plan in plans for w in plan.creates]
+        relinked = [w for plan in plans for w in plan.relinked]
+        if not updates and not creates:
+            self._write_back_links(relinked)
             return
         adapter = route.target_adapter(context)
         update_results = adapter.update_batch(
-            route.target_object, [{"id": w.target_id, key: w.link, **w.record} for w in plan.updates]
-        ) if plan.updates else []
+            route.target_object, [{"id": w.target_id, key: w.link, **w.record} for _, w in updates]
+        ) if updates else []
         create_results = adapter.upsert_batch(
-            route.target_object, key, [{key: w.link, **w.record} for w in plan.creates]
-        ) if plan.creates else []
-        written: list[tuple[Write, str]] = []
-        for write, outcome in zip(plan.updates, update_results, strict=True):
+            route.target_object, key, [{key: w.link, **w.record} for _, w in creates]
+        ) if creates else []
+        written: list[tuple[Plan, Write, str]] = []
+        for (plan, write), outcome in zip(updates, update_results, strict=True):
             if self._settle(plan, write, outcome):
+                target_id = outcome.id or str(write.target_id)
                 plan.count("coupled" if write.coupling else "modified")
-                written.append((write, outcome.id or str(write.target_id)))
+                written.append((plan, write, target_id))
                 if write.coupling:
-                    plan.coupled.add(self.planner.pair(write.source_id, written[-1][1]))
-        for write, outcome in zip(plan.creates, create_results, strict=True):
+                    plan.coupled.add(self.planner.pair(write.source_id, target_id))
+        for (plan, write), outcome in zip(creates, create_results, strict=True):
             if self._settle(plan, write, outcome) and outcome.id is not None:
                 # An upsert that found its record under the link key coupled it (matched by external id).
                 plan.count("inserted" if outcome.created else "coupled")
-                written.append((write, outcome.id))
+                written.append((plan, write, outcome.id))
                 if not outcome.created:
                     plan.coupled.add(self.planner.pair(write.source_id, outcome.id))
-        self._write_back_links([*(w for w, _ in written), *plan.relinked])
-        reverse_hashes = self._reverse_hashes(written)
-        for write, target_id in written:
+        self._write_back_links([*(w for _, w, _ in written), *relinked])
+        reverse_hashes = self._reverse_hashes([target_id for _, _, target_id in written])
+        for plan, write, target_id in written:
             ids = {route.source_side: write.source_id, route.target_side: target_id}
             fresh = reverse_hashes.get(target_id)
             if self.reverse is not None and write.pending:  # the target's own edits stay to be carried back
@@ -567,10 +679,10 @@ class EntityPass:
                 )
             )
 
-    def _reverse_hashes(self, written: list[tuple[Write, str]]) -> dict[str, str]:
-        """For a two-way entity: the hash each written target record has when read the other way.
+    def _reverse_hashes(self, written: list[str]) -> dict[str, str]:
+        """For a two-way entity: the hash each target record written (by id) has when read the other way.
 
-        The written records are read back (one read per page) and mapped in the opposite direction;
+        The written records are read back (one read per batch) and mapped in the opposite direction;
         stored as the target side's hash, it makes the opposite pass see them as unchanged instead of
         writing them back (no echo), whatever the target filled in or normalised itself.
         """
@@ -578,7 +690,7 @@ class EntityPass:
             return {}
         route = self.route
         frame = route.target_adapter(self.context).read_by_ids(
-            route.target_object, [target_id for _, target_id in written],
+            route.target_object, written,
             fields=list(dict.fromkeys([self.target_link, *self.reverse.source_fields()])),
         )
         with session_scope(self.context.store, write=False) as session:

@@ -109,3 +109,8 @@ def test_a_record_id_read_back_is_in_its_canonical_form(case: AdapterCase) -> No
     if len(record_id) == 18:  # a Salesforce id: its 15-character form comes back as the 18 reads return
         assert case.adapter.canonical_id(case.entity, record_id[:15]) == record_id
     assert case.adapter.deletion_granularity >= timedelta(0)
+
+
+def test_a_small_pass_is_written_page_by_page(case: AdapterCase) -> None:
+    assert case.adapter.gather_size(case.entity, 1) == 0
+    assert case.adapter.gather_size(case.entity, 5_000) == 0

@@ -81,3 +81,11 @@ def test_parse_bulk_error() -> None:
     )
     assert parse_bulk_error("UNKNOWN_EXCEPTION:something broke: --") == ("UNKNOWN_EXCEPTION", "something broke")
     assert parse_bulk_error("") == ("UNKNOWN", "")
+
+
+def test_a_pass_above_the_bulk_threshold_gathers_its_pages_into_a_few_jobs(emulator: RunningEmulator) -> None:
+    adapter = credentials(emulator).get_client()
+    assert adapter.gather_size("Account", 10_000) == 0  # at the threshold: page by page, through Collections
+    assert adapter.gather_size("Account", 20_000) == 10_001  # each batch above the threshold: a Bulk job
+    assert adapter.gather_size("Account", 300_000) == 50_000  # 6 jobs
+    assert adapter.gather_size("Account", 1_000_000) == 50_000  # at most 50,000 records a batch in memory
