@@ -12,8 +12,10 @@ What it does:
 3. under ``prefect_test_harness`` saves the blocks and a ``SyncConnection`` (SQLite state store in
    the temp dir) and runs ``full_sync(entities=[customer, contact])`` in this process, once per
    variant: ``both`` (the shipped two-way mapping: the flow also reads Salesforce back) and
-   ``to_crm`` (``ConnectionOptions.directions`` one-way). Salesforce is reset and the state store is
-   new before each variant;
+   ``to_crm`` (``ConnectionOptions.directions`` one-way); ``both_collections`` and ``to_crm_collections``
+   are the same with the Salesforce block's ``bulk_threshold`` out of reach, so every write goes through
+   sObject Collections (the default path gathers a large pass's pages into Bulk API 2.0 jobs). Salesforce is
+   reset and the state store is new before each variant;
 4. prints wall time, records/s, API calls per endpoint on each side (``/__emulator/counters``), calls
    per record, peak RSS of this (the flow's) process and of each emulator, the number of task runs
    in the flow run (from the Prefect API) and the job rows.
@@ -27,7 +29,7 @@ how the wall time splits between the flow and the two servers.
 Usage::
 
     .venv/bin/python bench/full_sync.py [--customers 100000] [--contacts 200000]
-        [--variants both,to_crm] [--profile FILE] [--data-dir DIR]
+        [--variants both,to_crm,to_crm_collections,both_collections] [--profile FILE] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -103,9 +105,17 @@ def load_contacts(data_dir: Path, count: int, customers: int, modified: datetime
     return bulk_load(data_dir, "contact", count, prefix=PREFIX, modified=modified, fields=contact)
 
 
+#: The variants: the flow's directions, and whether every Salesforce write goes through Collections.
+VARIANTS = {"both": ("both", False), "to_crm": ("to_crm", False),
+            "both_collections": ("both", True), "to_crm_collections": ("to_crm", True)}
+#: A bulk threshold no pass reaches: the Collections path.
+NO_BULK = 1_000_000_000
+
+
 def save_blocks(name: str, crm: RunningEmulator, erp: RunningEmulator, store_path: Path,
-                directions: dict[str, str]) -> None:
-    """Save the credentials blocks and a Sync Connection called ``name`` (SQLite state store)."""
+                directions: dict[str, str], *, collections_only: bool = False) -> None:
+    """Save the credentials blocks and a Sync Connection called ``name`` (SQLite state store); with
+    ``collections_only`` every Salesforce write goes through sObject Collections."""
     from pydantic import SecretStr
 
     from blocks.connection import ConnectionOptions, SyncConnection
@@ -118,7 +128,7 @@ def save_blocks(name: str, crm: RunningEmulator, erp: RunningEmulator, store_pat
         salesforce=SalesforceCredentials(
             login_host=sf["login_url"], username=sf["username"], password=SecretStr(sf["password"]),
             security_token=SecretStr(sf["security_token"]), ca_bundle_path=crm.ca_cert,
-            api_version=sf.get("api_version", "59.0"),
+            api_version=sf.get("api_version", "59.0"), **({"bulk_threshold": NO_BULK} if collections_only else {}),
         ),
         erp=ErpCredentials(
             account_id=ns["account"], consumer_key=SecretStr(ns["consumer_key"]),
@@ -172,7 +182,7 @@ async def count_task_runs(flow_run_id: UUID) -> dict[str, int]:
 def run_variant(variant: str, crm: RunningEmulator, erp: RunningEmulator, work: Path, records: int,
                 profile: Path | None, entities: Sequence[str] = ("customer", "contact"),
                 *, populated: bool = False) -> dict[str, Any]:
-    """Run ``full_sync`` of ``entities`` once for ``variant`` (``both`` or ``to_crm``) and return its figures.
+    """Run ``full_sync`` of ``entities`` once for ``variant`` (one of :data:`VARIANTS`) and return its figures.
 
     Salesforce is reset (no records) and the state store is a new file, so the call is a first sync; with
     ``populated`` nothing is reset: the run is a second full sync over a target that holds every record, all
@@ -188,8 +198,9 @@ def run_variant(variant: str, crm: RunningEmulator, erp: RunningEmulator, work: 
         for stale in (store_path,
                       *(store_path.with_name(store_path.name + tail) for tail in ("-wal", "-shm", "-journal"))):
             stale.unlink(missing_ok=True)
-        directions = {} if variant == "both" else dict.fromkeys(entities, variant)
-        save_blocks(name, crm, erp, store_path, directions)
+        direction, collections_only = VARIANTS[variant]
+        directions = {} if direction == "both" else dict.fromkeys(entities, direction)
+        save_blocks(name, crm, erp, store_path, directions, collections_only=collections_only)
     crm.control("DELETE", "counters")
     erp.control("DELETE", "counters")
     cleared = reset_peak_rss()
@@ -261,15 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--contacts", type=int, default=200_000)
-    parser.add_argument("--variants", default="both,to_crm", help="comma-separated: both, to_crm")
+    parser.add_argument("--variants", default="both,to_crm", help=f"comma-separated: {', '.join(VARIANTS)}")
     parser.add_argument("--profile", type=Path, help="write cProfile stats to FILE.<variant>.prof and print the top")
     parser.add_argument("--data-dir", type=Path, help="work directory (default: a new temporary one)")
     parser.add_argument("--populated", action="store_true",
                         help="after each variant, run a second full sync over the populated target (all unchanged)")
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if any(v not in ("both", "to_crm") for v in variants):
-        parser.error("--variants takes both and/or to_crm")
+    if any(v not in VARIANTS for v in variants):
+        parser.error(f"--variants takes {', '.join(VARIANTS)}")
 
     from prefect.testing.utilities import prefect_test_harness
 

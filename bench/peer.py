@@ -19,7 +19,9 @@ only zeep, lxml, pandas, simple-salesforce and requests; the functions under "Th
 
 Tandem runs its ``full_sync`` flow (``entities=[customer]``) under a Prefect test server, once with
 the customer direction ``to_crm`` and once ``both`` (the shipped two-way mapping: the flow also
-reads Salesforce back), through :func:`bench.full_sync.run_variant`.
+reads Salesforce back), through :func:`bench.full_sync.run_variant`. Above 10,000 records Tandem gathers
+pages into Bulk API 2.0 jobs; ``tandem_to_crm_collections`` and ``tandem_both_collections`` (run only when
+named in ``--variants``) keep every write on sObject Collections, to compare with floor A path for path.
 
 For each size (``--sizes``, ERP customers bulk-loaded with ``emulators.erp.bulkload``), the two
 emulators are started once; every run begins with Salesforce reset to no records and both
@@ -81,6 +83,8 @@ from emulators.erp.bulkload import bulk_load  # noqa: E402
 from emulators.process import RunningEmulator, start_emulator  # noqa: E402
 
 VARIANTS = ("tandem_to_crm", "floor_collections", "floor_bulk", "tandem_both")
+#: Variants run only when asked for: Tandem with every Salesforce write through Collections.
+EXTRA_VARIANTS = ("tandem_to_crm_collections", "tandem_both_collections")
 FLOORS = {"floor_collections": "A", "floor_bulk": "B"}
 ERP_SCHEMA_DOWNLOADS = frozenset({"wsdl", "xsd"})
 
@@ -350,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="20000", help="comma-separated customer counts (default 20000)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of all variants (default 3)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, in run order: {VARIANTS}")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated, in run order: {(*VARIANTS, *EXTRA_VARIANTS)}")
     parser.add_argument("--warmup", type=int, default=1,
                         help="untimed rounds before the first size's timed ones (default 1)")
     parser.add_argument("--entities", default="customer", help="only customer is supported")
@@ -359,8 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if any(v not in VARIANTS for v in variants) or not variants:
-        parser.error(f"--variants takes {', '.join(VARIANTS)}")
+    if any(v not in (*VARIANTS, *EXTRA_VARIANTS) for v in variants) or not variants:
+        parser.error(f"--variants takes {', '.join((*VARIANTS, *EXTRA_VARIANTS))}")
     if args.entities != "customer":
         parser.error("--entities: the floor loads customers only")
     if args.repeat < 1 or args.warmup < 0 or not sizes:

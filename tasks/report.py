@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import cast
@@ -33,10 +35,14 @@ class RunProgress:
     The percentage counts finished entities plus the share of the running ones' records done (out of the
     total their source reported when the read started); the description says which entity is moving
     which way and how many records it has done. Entity jobs run two at a time, so updates hold a lock.
+    A page's update is sent at most every ``min_interval`` seconds (each costs a call to the Prefect API,
+    about as long as planning a page); an entity's end is always sent.
     """
 
-    def __init__(self, procedure: str, total_entities: int) -> None:
+    def __init__(self, procedure: str, total_entities: int, *, min_interval: float = 1.0) -> None:
         self.total_entities = max(total_entities, 1)
+        self.min_interval = min_interval
+        self._sent_at = -math.inf
         self.finished = 0
         self._running: dict[tuple[str, Direction], tuple[int, int | None]] = {}
         self._lock = threading.Lock()
@@ -54,7 +60,8 @@ class RunProgress:
             self._running[(entity, direction)] = (done, known_total)
             line = f"{entity} {DIRECTION_WORDS[direction]}: {done:,}" + (
                 f" of {known_total:,} records" if known_total else " records")
-            self._update(line)
+            if time.monotonic() - self._sent_at >= self.min_interval:
+                self._update(line)
 
     def entities_done(self, finished: int) -> None:
         """``finished`` entities have ended (succeeded, failed or skipped)."""
@@ -68,6 +75,7 @@ class RunProgress:
         percent = 100.0 * min((self.finished + share) / self.total_entities, 1.0)
         description = f"{self.finished} of {self.total_entities} entities done" + (f"; {line}" if line else "")
         update_progress_artifact(self.artifact_id, progress=percent, description=description)
+        self._sent_at = time.monotonic()
 
 
 def record_skip(context: SyncContext, entity: str, reason: str) -> JobReport:

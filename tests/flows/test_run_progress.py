@@ -18,7 +18,7 @@ def read(progress: RunProgress) -> tuple[float, str]:
 
 
 def test_progress_advances_per_page_and_names_the_direction() -> None:
-    progress = RunProgress("progress-test", total_entities=2)
+    progress = RunProgress("progress-test", total_entities=2, min_interval=0.0)
     assert read(progress) == (0.0, "progress-test: 0 of 2 entities done")
 
     progress.page_done("customer", Direction.TO_CRM, 400, 1_000)
@@ -35,3 +35,12 @@ def test_progress_advances_per_page_and_names_the_direction() -> None:
 
     progress.entities_done(2)
     assert read(progress) == (100.0, "2 of 2 entities done")
+
+
+def test_pages_update_the_artifact_at_most_once_a_min_interval_but_an_entitys_end_always() -> None:
+    progress = RunProgress("progress-throttled", total_entities=2, min_interval=3600.0)
+    progress.page_done("customer", Direction.TO_CRM, 400, 1_000)  # the first page is sent
+    progress.page_done("customer", Direction.TO_CRM, 300, None)  # within the interval: counted, not sent
+    assert read(progress) == (20.0, "0 of 2 entities done; customer ERP → Salesforce: 400 of 1,000 records")
+    progress.entities_done(1)
+    assert read(progress) == (50.0, "1 of 2 entities done")
