@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -24,6 +24,8 @@ from tandem.store.runs import finish_run
 from tandem.store.tables import JobState, RunState
 from tandem.sync.context import SyncContext
 from tandem.sync.jobs import JobReport
+from tandem.sync.partitions import MIN_PARTITION_RECORDS
+from tasks.partition import PoolRunner, pool_runner, sync_entity_in_parts
 from tasks.report import RunProgress, publish_report, record_skip
 from tasks.setup import begin_run, open_connection
 from tasks.sync import sync_entity
@@ -42,6 +44,23 @@ def engine_logs_in_prefect() -> Iterator[None]:
     finally:
         engine_logger.removeHandler(handler)
         engine_logger.setLevel(previous_level)
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How a run splits its entity jobs (:mod:`tandem.sync.partitions`).
+
+    Attributes:
+        partitions: each direction's read is split into at most this many id ranges.
+        min_records: the fewest records a partition should have on average (smaller reads are not split).
+        runner: starts the partitions as flow runs on the work pool and collects their outcomes.
+        holder: the flow run holding the connection's lock (this run).
+    """
+
+    partitions: int
+    min_records: int
+    runner: PoolRunner
+    holder: str
 
 
 class JobsFailedError(RuntimeError):
@@ -131,6 +150,8 @@ def run_procedure(
     lookback: timedelta | None = None,
     from_watermarks: bool = False,
     directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
+    partitions: int = 1,
+    min_partition_records: int = MIN_PARTITION_RECORDS,
 ) -> State[list[dict[str, object]]]:
     """The body every sync flow shares: open the connection, hold its lock, run the jobs in order, report.
 
@@ -144,6 +165,9 @@ def run_procedure(
         from_watermarks: read each entity's sides from their watermarks (the incremental sync; it also
             leaves a connection that is turned off alone).
         directions: the directions the run may move records in.
+        partitions: split each entity job's reads into up to this many id ranges, each run as a flow run of the
+            ``sync-partition`` deployment on the work pool (1: no split).
+        min_partition_records: the fewest records a partition should have on average (smaller reads are not split).
 
     Returns:
         The run's final state (see :func:`run_outcome`); its data is one row per entity with its state and
@@ -151,7 +175,16 @@ def run_procedure(
 
     Raises:
         JobsFailedError: after the report is published, when a job failed or was skipped.
+        ValueError: ``partitions`` is below 1, or above 1 for a HubSpot connection or with ``from_watermarks``.
     """
+    if partitions < 1:
+        raise ValueError("partitions must be 1 or more")
+    if partitions > 1 and from_watermarks:
+        raise ValueError("partitions split a whole read (a full sync), not reads from the watermarks")
+    split = None
+    if partitions > 1:
+        runner = pool_runner(connection, connection_name(connection), runtime.deployment.name)
+        split = Partitioning(partitions, min_partition_records, runner, holder=str(runtime.flow_run.id))
     with engine_logs_in_prefect(), opened(
         connection, procedure, entities, dry_run=dry_run, enable_sync=enable_sync, scheduled=from_watermarks
     ) as run:
@@ -160,7 +193,8 @@ def run_procedure(
         context, names = run
         since = context.started_at - lookback if lookback is not None else None
         reports = run_in_dependency_order(
-            context, procedure, names, since=since, from_watermarks=from_watermarks, directions=directions
+            context, procedure, names, since=since, from_watermarks=from_watermarks, directions=directions,
+            split=split,
         )
         rows = publish_report(context, procedure, reports)
     return run_outcome(reports, rows)
@@ -179,8 +213,12 @@ def run_in_dependency_order(
     since: datetime | None = None,
     from_watermarks: bool = False,
     directions: tuple[Direction, ...] = (Direction.TO_CRM, Direction.TO_ERP),
+    split: Partitioning | None = None,
 ) -> list[JobReport]:
-    """Run one job per entity, level by level; return the reports in the order the jobs ran."""
+    """Run one job per entity, level by level; return the reports in the order the jobs ran.
+
+    With ``split``, each job's reads are split into partitions that run as flow runs on the work pool.
+    """
     logger = get_run_logger()
     levels = context.mappings.levels(only=entities)
     progress = RunProgress(procedure, len(entities))
@@ -197,9 +235,15 @@ def run_in_dependency_order(
                 reports.append(record_skip(context, name, reason))
                 not_done.add(name)
                 continue
-            futures[name] = sync_entity.submit(
-                context, name, since=since, from_watermarks=from_watermarks, directions=directions
-            )
+            if split is None:
+                futures[name] = sync_entity.submit(
+                    context, name, since=since, from_watermarks=from_watermarks, directions=directions
+                )
+            else:
+                futures[name] = sync_entity_in_parts.submit(
+                    context, name, partitions=split.partitions, min_records=split.min_records, runner=split.runner,
+                    holder=split.holder, since=since, directions=directions,
+                )
         for name, future in futures.items():
             try:
                 reports.append(future.result())

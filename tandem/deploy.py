@@ -20,7 +20,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 #: What a flow run needs in its working directory: the deployments' entrypoints and the mapping files.
-REQUIRED = ("flows/full_sync.py", "flows/initial_import.py", "mappings/default.yaml")
+REQUIRED = ("flows/full_sync.py", "flows/initial_import.py", "flows/partition.py", "mappings/default.yaml")
 
 
 def set_project_directory() -> dict[str, str]:

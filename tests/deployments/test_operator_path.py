@@ -213,7 +213,8 @@ def test_deploy_all_creates_both_deployments_with_their_run_forms(server: Prefec
         array = next(choice for choice in choices if choice.get("type") == "array")
         assert array["items"] == {"$ref": "#/definitions/EntityName"}
         assert schema["definitions"]["EntityName"]["enum"] == entity_names()
-    assert list((full.parameter_openapi_schema or {})["properties"]) == ["connection", "entities", "dry_run"]
+    assert list((full.parameter_openapi_schema or {})["properties"]) == [
+        "connection", "entities", "dry_run", "partitions", "min_partition_records"]
     hours = (initial.parameter_openapi_schema or {})["properties"]["hours"]
     assert (hours["type"], hours["default"]) == ("integer", 24) and hours["description"]
 

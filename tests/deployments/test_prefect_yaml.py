@@ -25,6 +25,10 @@ BLOCK_REF = {"$ref": {"block_document_id": "6f489547-77d5-4f26-ac04-c0913c296de2
 ONE_ENTITY_EXTRAS: dict[str, dict[str, Any]] = {
     "resolve-conflicts": {"keep": "erp"},
     "couple-records": {"pairs": [{"crm_id": "001000000000001AAA", "erp_id": "7"}]},
+    "sync-partition": {"part": {
+        "connection_id": 1, "entity": "customer", "direction": "to_erp", "index": 1, "count": 2, "high": "500",
+        "started_at": "2026-12-06T06:00:00Z", "holder": "6f489547-77d5-4f26-ac04-c0913c296de3", "host": "worker-1",
+    }},
 }
 DEPLOYMENTS: list[dict[str, Any]] = SHIPPED["deployments"]
 
@@ -92,9 +96,9 @@ def _deployment(name: str) -> dict[str, Any]:
 
 def test_deployment_names_say_what_they_do() -> None:
     assert [d["name"] for d in DEPLOYMENTS] == [
-        "full-sync", "initial-import", "incremental-erp-to-crm", "incremental-crm-to-erp", "incremental-two-way",
-        "deletion-sweep-daily", "resolve-conflicts", "sandbox-refresh", "retry-records", "couple-records",
-        "item-availability",
+        "full-sync", "sync-partition", "initial-import", "incremental-erp-to-crm", "incremental-crm-to-erp",
+        "incremental-two-way", "deletion-sweep-daily", "resolve-conflicts", "sandbox-refresh", "retry-records",
+        "couple-records", "item-availability",
     ]
 
 
