@@ -23,6 +23,7 @@ FLOW_SCOPES = {
     "incremental_sync": ("incremental-sync", "both ways"),
     "deletion_sweep": ("deletion-sweep", "deletions, both systems"),
     "resolve_conflicts": ("resolve-conflicts", "held conflicts, one entity"),
+    "sync_partition": ("sync-partition", "one id range of a split full sync, started by it"),
 }
 DIRECTIONS = {"to_crm": "ERP → Salesforce", "to_erp": "Salesforce → ERP", "both": "both ways"}
 #: Prefect's default anchor for interval schedules.

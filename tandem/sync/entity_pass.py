@@ -311,8 +311,7 @@ class EntityPass:
         """Plan a page and hand it to the pipeline, waiting for earlier pages where this one depends on them;
         return the results of the batches waited for."""
         done: list[PassResult] = []
-        pipelined = self._pipelined()
-        if not pipelined or pipeline.holds(ids):
+        if not self._pipelined() or pipeline.holds(ids):
             done += pipeline.drain()
         planned = self.plan_page(page)
         if pipeline.holds(planned.keys):
@@ -320,7 +319,8 @@ class EntityPass:
             done += pipeline.drain()
             planned = self.plan_page(page)
         pipeline.add(Planned(planned, rows=len(page), keys=planned.keys))
-        if not pipelined:
+        # Asked again: planning the first page is what tells whether coupling reads the target page by page.
+        if not self._pipelined():
             done += pipeline.drain()
         return done
 
