@@ -96,6 +96,11 @@ class MatchIndex:
         return self._complete
 
     @property
+    def empty(self) -> bool:
+        """Whether the index knows the target holds no record at all (nothing can be found)."""
+        return self._complete and not self._links
+
+    @property
     def source_fields(self) -> list[str]:
         """The source columns the look-ups need."""
         return list(dict.fromkeys(source for group in self.groups for source, _ in group))

@@ -13,6 +13,7 @@ reason; the rest of its page is written.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -153,12 +154,30 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The frame's rows as dicts, with the values ``DataFrame.to_dict`` gives, a column at a time (``to_dict``
-    boxes text columns value by value)."""
-    columns = list(frame.columns)
-    values = [frame[name].to_numpy(dtype=object) for name in columns]
-    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+class FrameRow(Mapping[str, Any]):
+    """One row of a page, read in place from the page's columns (the values ``DataFrame.to_dict`` gives): a page's
+    rows are looked at for a few fields each, so none is copied into a dict of its own."""
+
+    __slots__ = ("_columns", "_position")
+
+    def __init__(self, columns: dict[str, Any], position: int) -> None:
+        self._columns = columns
+        self._position = position
+
+    def __getitem__(self, name: str) -> Any:
+        return self._columns[name][self._position]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+def frame_rows(frame: pd.DataFrame) -> list[FrameRow]:
+    """The frame's rows, in order (its columns converted once to Python objects)."""
+    columns = {name: frame[name].to_numpy(dtype=object) for name in frame.columns}
+    return [FrameRow(columns, position) for position in range(len(frame))]
 
 
 def _frame_rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -354,7 +373,7 @@ class EntityPass:
         read = page.drop_duplicates("id", keep="last").reset_index(drop=True)
         page, excluded = self._leave_out(read)
         source_ids = page["id"].astype(str).tolist()
-        rows = dict(zip(source_ids, _row_dicts(page), strict=True))
+        rows = dict(zip(source_ids, frame_rows(page), strict=True))
         with session_scope(self.context.store, write=False) as session:
             bound = bindings_by_ids(
                 session, self.context.connection_id, self.route.entity.name, self.route.source_side,
@@ -389,7 +408,7 @@ class EntityPass:
         return result
 
     def _plan_page(
-        self, plan: Plan, page: pd.DataFrame, rows: dict[str, dict[str, Any]], bound: dict[str, Binding]
+        self, plan: Plan, page: pd.DataFrame, rows: Mapping[str, Mapping[str, Any]], bound: dict[str, Binding]
     ) -> None:
         """Map the page's records and decide, record by record, what to write."""
         source_ids = list(rows)
@@ -495,7 +514,7 @@ class EntityPass:
         return references
 
     def _matches(
-        self, unbound: list[str], rows: dict[str, dict[str, Any]]
+        self, unbound: list[str], rows: Mapping[str, Mapping[str, Any]]
     ) -> tuple[dict[str, Match], dict[str, dict[str, Any]]]:
         """Look the unbound source records up on the target side: by their exact link first, then (only the
         records without one) by the entity's match keys.
@@ -509,11 +528,12 @@ class EntityPass:
         if not self.route.entity.match_keys or not rest:
             return found, current
         self.index.look_up(self.context, [rows[source_id] for source_id in rest], full=self._full)
-        found.update({source_id: self.index.find(rows[source_id]) for source_id in rest})
+        if not self.index.empty:
+            found.update({source_id: self.index.find(rows[source_id]) for source_id in rest})
         return found, current
 
     def _matches_by_link(
-        self, unbound: list[str], rows: dict[str, dict[str, Any]]
+        self, unbound: list[str], rows: Mapping[str, Mapping[str, Any]]
     ) -> tuple[dict[str, Match], dict[str, dict[str, Any]]]:
         """The target records that hold the unbound source records' link keys (one read per page).
 
@@ -576,7 +596,7 @@ class EntityPass:
     def _reconcile(
         self,
         plan: Plan,
-        rows: dict[str, dict[str, Any]],
+        rows: Mapping[str, Mapping[str, Any]],
         bound: dict[str, Binding],
         current: dict[str, dict[str, Any]],
     ) -> None:

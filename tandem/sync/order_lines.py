@@ -19,7 +19,7 @@ coupled in another (``exclude_coupled_in``) does not show an ERP order created f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -71,7 +71,7 @@ class OrderLines:
         """The record fields a page must carry for the references."""
         return [r.crm for r in self.lines.references]
 
-    def attach(self, mapped: MappedPage, rows: dict[str, dict[str, Any]], names: Sequence[str]) -> MappedPage:
+    def attach(self, mapped: MappedPage, rows: Mapping[str, Mapping[str, Any]], names: Sequence[str]) -> MappedPage:
         """Give each mapped record its lines and translated references; fail those that cannot travel.
 
         Args:
@@ -124,7 +124,7 @@ class OrderLines:
         return {value: coupled[crm_id] for value, crm_id in by_value.items() if crm_id in coupled}
 
     def _header_values(
-        self, ids: list[str], rows: dict[str, dict[str, Any]], failures: dict[str, RecordFailure]
+        self, ids: list[str], rows: Mapping[str, Mapping[str, Any]], failures: dict[str, RecordFailure]
     ) -> dict[str, dict[str, str]]:
         """Per record, its references' ERP fields; a record with a reference that is not coupled fails."""
         values: dict[str, dict[str, str]] = {}
