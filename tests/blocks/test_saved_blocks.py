@@ -1,9 +1,8 @@
-"""Blocks saved to and loaded from a Prefect server (one test harness for this whole module)."""
+"""Blocks saved to and loaded from a Prefect server (the worker's shared test harness: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,10 @@ from blocks.salesforce import SalesforceCredentials
 from blocks.store import StateStore
 from tandem.mapping import Direction, Filter
 from tests.blocks.conftest import DB_PASSWORD, ERP_SECRETS, SF_SECRETS, erp, salesforce
-from tests.support.prefect_harness import prefect_harness, run_directory
 
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A temporary Prefect server and database for this module (Prefect's test harness: tests/support)."""
-    with prefect_harness(run_directory(tmp_path_factory)):
-        yield
+#: The Prefect server of the worker (started once for every module that needs one; the block names here are this
+#: module's own).
+pytestmark = pytest.mark.usefixtures("shared_prefect_harness")
 
 
 def test_salesforce_credentials_round_trip() -> None:
