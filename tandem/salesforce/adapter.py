@@ -34,7 +34,7 @@ from tandem.adapter import READ_TOTAL, DeletedRecord, DeletedWindow, WriteResult
 from tandem.errors import FatalSyncError, RetryableSyncError
 from tandem.id_ranges import IdRange, even_boundaries, from_base62, ranges_between, to_base62
 from tandem.redaction import redact
-from tandem.salesforce.bulk_query import DEFAULT_BULK_READ_THRESHOLD, BulkQueryReader
+from tandem.salesforce.bulk_query import DEFAULT_BULK_READ_THRESHOLD, BulkQueryReader, changed_since_soql
 from tandem.salesforce.errors import classify
 
 log = logging.getLogger(__name__)
@@ -211,13 +211,7 @@ class SalesforceAdapter:
         seen_in_second: set[str] = set()  # ids yielded from that second
         bulk = self.bulk_read_threshold > 0  # whether a large read may go on through a Bulk API 2.0 query job
         while True:
-            if start is None:
-                soql = format_soql(f"SELECT {select} FROM {entity} ORDER BY SystemModstamp, Id")
-            else:
-                soql = format_soql(
-                    f"SELECT {select} FROM {entity} WHERE SystemModstamp >= {{since}} ORDER BY SystemModstamp, Id",
-                    since=start,
-                )
+            soql = changed_since_soql(entity, select, start)
             resumed = last_second is not None
             try:
                 for records, total in self._query_pages(soql, page_size=size):

@@ -72,6 +72,16 @@ def converter(field_type: str) -> Callable[[str], Any]:
     return str
 
 
+
+def changed_since_soql(entity: str, columns: str, since: datetime | None) -> str:
+    """``SELECT columns FROM entity`` changed at or after ``since`` (all when ``None``), oldest first: the query of
+    a read of changed records, through REST or through a Bulk API 2.0 query job."""
+    if since is None:
+        return str(format_soql(f"SELECT {columns} FROM {entity} ORDER BY SystemModstamp, Id"))
+    return str(format_soql(
+        f"SELECT {columns} FROM {entity} WHERE SystemModstamp >= {{since}} ORDER BY SystemModstamp, Id", since=since
+    ))
+
 class BulkQueryReader:
     """Reads a query through a Bulk API 2.0 query job, in frames of REST's shape.
 
@@ -112,13 +122,7 @@ class BulkQueryReader:
         """
         select = list(dict.fromkeys(["Id", "SystemModstamp", *fields]))
         columns = ", ".join(select)
-        if since is None:
-            soql = format_soql(f"SELECT {columns} FROM {entity} ORDER BY SystemModstamp, Id")
-        else:
-            soql = format_soql(
-                f"SELECT {columns} FROM {entity} WHERE SystemModstamp >= {{since}} ORDER BY SystemModstamp, Id",
-                since=since,
-            )
+        soql = changed_since_soql(entity, columns, since)
         types = self._column_types(entity, select)
         job_id = self._run_job(entity, soql)
         if job_id is None:
