@@ -61,15 +61,24 @@ class Background:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM to the whole process group, SIGKILL after ``timeout`` seconds."""
-        if self.popen.poll() is None:
-            _signal_group(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
+        stop_all([self], timeout=timeout)
+
+
+def stop_all(processes: list[Background], timeout: float = 20.0) -> None:
+    """Stop several background commands together: SIGTERM to each process group at once, then SIGKILL to those
+    still running ``timeout`` seconds later (one grace period for all, not one each)."""
+    for process in processes:
+        if process.popen.poll() is None:
+            _signal_group(process.popen.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(process.popen.pid, signal.SIGKILL)
+            process.popen.wait(timeout=10)
         # Whatever the leader left behind in its group (a flow run the worker started) goes too.
-        _signal_group(self.popen.pid, signal.SIGKILL)
+        _signal_group(process.popen.pid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -33,7 +33,7 @@ from ops.deploy import deploy_connection
 from tandem.store import create_store_engine, list_watermarks, session_scope
 from tandem.store.tables import SyncRun
 from tasks.partition import salesforce_limit
-from tests.deployments.prefect_server import Background, PrefectServer
+from tests.deployments.prefect_server import Background, PrefectServer, stop_all
 from tests.flows.conftest import erp_block, salesforce_block, save_connection
 from tests.flows.test_partitioned_sync import read_all, store_state, system_state
 from tests.support.emulator import RunningEmulator
@@ -66,8 +66,7 @@ def workers(server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> 
         for name in ("worker-a", "worker-b")
     ]
     yield started
-    for worker in started:
-        worker.stop()
+    stop_all(started)
 
 
 @pytest.fixture(scope="module")
