@@ -3,6 +3,7 @@ emulator answers in HubSpot's shapes."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -152,7 +153,7 @@ def test_contacts_search_by_last_modified_date(hubspot: RunningEmulator) -> None
 
 def test_errors_reach_the_sdk_as_hubspot_sends_them(hubspot: RunningEmulator) -> None:
     with pytest.raises(ApiException) as unauthorised:
-        sdk(hubspot, token="wrong-token").crm.companies.basic_api.get_page()
+        sdk(hubspot, token=secrets.token_urlsafe(16)).crm.companies.basic_api.get_page()
     assert unauthorised.value.status == 401 and "INVALID_AUTHENTICATION" in unauthorised.value.body
 
 

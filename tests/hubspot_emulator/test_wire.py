@@ -3,6 +3,7 @@ archived records, server-kept dates and associations, through plain HTTP."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from tests.hubspot_emulator.conftest import Api
@@ -69,7 +70,7 @@ def test_an_injected_429_has_hubspots_body(hubspot: RunningEmulator, api: Api) -
 
 
 def test_a_wrong_or_missing_token_is_401(hubspot: RunningEmulator) -> None:
-    wrong = Api(hubspot, token="not-the-token")
+    wrong = Api(hubspot, token=secrets.token_urlsafe(16))  # not the emulator's token
     missing = Api(hubspot)
     del missing.session.headers["Authorization"]
     for client in (wrong, missing):
