@@ -22,6 +22,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.states import Cancelled
 
 from blocks.connection import SyncConnection
 from tandem.mapping import Direction
@@ -37,6 +38,9 @@ PARTITION_FLOW = "sync-partition"
 DEFAULT_SALESFORCE_SLOTS = 3
 #: Seconds between two looks at the partitions' flow runs.
 POLL_SECONDS = 1.0
+#: Seconds a partition's flow run may wait for a worker of the pool to start it; past that it is cancelled and the
+#: job fails with the reason (no worker polls the pool, or all are busy), instead of holding the lock for ever.
+START_TIMEOUT_SECONDS = 900.0
 
 
 def salesforce_limit(connection: str) -> str:
@@ -113,10 +117,13 @@ class PoolRunner:
     Args:
         deployment: the partitions' deployment (``flow/deployment``).
         connection: the connection as a deployment parameter (a reference to the saved block).
+        start_timeout: seconds a partition may wait for a worker to start it (it is cancelled then).
     """
 
-    def __init__(self, deployment: str, connection: dict[str, Any]) -> None:
+    def __init__(self, deployment: str, connection: dict[str, Any], *,
+                 start_timeout: float = START_TIMEOUT_SECONDS) -> None:
         self.deployment = deployment
+        self.start_timeout = start_timeout
         self.connection = connection
 
     def __call__(self, specs: list[PartitionSpec]) -> list[PartOutcome]:
@@ -131,6 +138,7 @@ class PoolRunner:
             ) from None
         logger.info("%s: %d partitions started as flow runs %s", specs[0].label.rpartition(" ")[0], len(runs),
                     ", ".join(run.name for run in runs))
+        deadline = time.monotonic() + self.start_timeout
         with get_client(sync_client=True) as client:
             pending = {run.id for run in runs}
             while pending:
@@ -138,6 +146,11 @@ class PoolRunner:
                 for run_id in sorted(pending):
                     state = client.read_flow_run(run_id).state
                     if state is not None and state.is_final():
+                        pending.discard(run_id)
+                    elif time.monotonic() > deadline and (state is None or state.is_scheduled() or state.is_pending()):
+                        client.set_flow_run_state(run_id, Cancelled(message=(
+                            f"no worker of the pool started it within {self.start_timeout:g} s (is a worker polling "
+                            "the pool, with a free slot?)")), force=True)
                         pending.discard(run_id)
             return [self._outcome(spec, client.read_flow_run(run.id)) for spec, run in zip(specs, runs, strict=True)]
 
