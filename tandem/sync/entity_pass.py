@@ -333,11 +333,13 @@ class EntityPass:
         if not self._pipelined() or pipeline.holds(ids):
             done += pipeline.drain()
         planned = self.plan_page(page)
-        if pipeline.holds(planned.keys):
+        keys = planned.keys
+        if pipeline.holds(keys):
             # It writes a target an unrecorded page writes: plan it again once that page is recorded.
             done += pipeline.drain()
             planned = self.plan_page(page)
-        pipeline.add(Planned(planned, rows=len(page), keys=planned.keys))
+            keys = planned.keys
+        pipeline.add(Planned(planned, rows=len(page), keys=keys))
         # Asked again: planning the first page is what tells whether coupling reads the target page by page.
         if not self._pipelined():
             done += pipeline.drain()

@@ -77,9 +77,10 @@ def recorded_job(context: SyncContext, entity_name: str) -> Iterator[RecordedJob
             finish_job(session, job.id, state=JobState.SUCCEEDED, counts=job.counts)
 
 
-def _report(
+def job_report(
     entity_name: str, result: PassResult, directions: tuple[Direction, ...], details: dict[str, object] | None = None
 ) -> JobReport:
+    """The report of an entity's job that succeeded with ``result``, having moved records ``directions``."""
     return JobReport(
         directions=directions,
         entity=entity_name, state=JobState.SUCCEEDED, counts=result.counts,
@@ -132,7 +133,7 @@ def run_entity_job(
                     start = get_watermark(session, context.connection_id, entity_name, route.source_side)
             result.absorb(EntityPass(context, route, job_id=job.id).run(start))
         job.counts = result.counts
-    return _report(entity_name, result, ran, details)
+    return job_report(entity_name, result, ran, details)
 
 
 def resolve_held_conflicts(context: SyncContext, entity_name: str, keep: Side, record_ids: list[str]) -> JobReport:
@@ -161,4 +162,4 @@ def resolve_held_conflicts(context: SyncContext, entity_name: str, keep: Side, r
     with recorded_job(context, entity_name) as job:
         result = EntityPass(context, Route.of(entity, direction), job_id=job.id, force=True).run_ids(ids)
         job.counts = result.counts
-    return _report(entity_name, result, (direction,))
+    return job_report(entity_name, result, (direction,))

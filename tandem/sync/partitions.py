@@ -29,7 +29,7 @@ from tandem.store.tables import ConnectionLock
 from tandem.store.types import utc_now
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.entity_pass import EntityPass, PassResult
-from tandem.sync.jobs import JobReport, _report, recorded_job
+from tandem.sync.jobs import JobReport, job_report, recorded_job
 from tandem.sync.part import PassPart
 
 #: Fewer records than this per partition are not worth a flow run of their own (by default).
@@ -271,4 +271,4 @@ def run_partitioned_job(
                 with session_scope(context.store) as session:
                     advance_watermark(session, context.connection_id, entity_name, route.source_side, watermark)
         job.counts = result.counts
-    return _report(entity_name, result, ran)
+    return job_report(entity_name, result, ran)

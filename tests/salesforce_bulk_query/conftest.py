@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tandem.salesforce.adapter import SalesforceAdapter
 from tests.salesforce_adapter.conftest import credentials
-from tests.support.emulator import RunningEmulator, start_emulator
-
-
-@pytest.fixture(scope="session")
-def demo_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """An emulator with the demo data, its clock at real time; tests here only read it, or reset it first."""
-    emulator = start_emulator(
-        "salesforce", tmp_path_factory.mktemp("sf-bulk-query"), "--seed", "demo", "--api-limit", "1000000"
-    )
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+from tests.support.emulator import RunningEmulator
 
 
 @pytest.fixture
-def org(demo_org: RunningEmulator) -> RunningEmulator:
-    """The demo org as seeded, no faults, its call counters at zero."""
-    demo_org.control("POST", "clock", json={"reset": True})
-    demo_org.control("POST", "reset", json={"seed": "demo"})
-    demo_org.control("DELETE", "counters")
-    return demo_org
+def org(shared_crm_emulator: RunningEmulator) -> RunningEmulator:
+    """The worker's demo org (tests/conftest.py) as seeded, no faults, its call counters at zero."""
+    shared_crm_emulator.control("POST", "clock", json={"reset": True})
+    shared_crm_emulator.control("POST", "reset", json={"seed": "demo"})
+    shared_crm_emulator.control("DELETE", "counters")
+    return shared_crm_emulator
 
 
 def adapter(emulator: RunningEmulator, **settings: Any) -> SalesforceAdapter:
