@@ -10,6 +10,7 @@ from flows.orchestration import engine_logs_in_prefect, opened, run_outcome
 from flows.parameters import ConnectionParameter, EntityName, form_field
 from tandem.sync.manual_coupling import Pair, entity_of, propose_matches
 from tasks.couple_records import couple_in_batches, publish_outcomes
+from tasks.parameters import untraversed
 from tasks.report import publish_report
 
 PROCEDURE = "couple-records"
@@ -65,5 +66,5 @@ def couple_records(
         get_run_logger().info("%s: coupling %d pairs", name, len(chosen))
         report, result = couple_in_batches(context, mapping, chosen)
         rows = publish_outcomes(name, result, preview, dry_run=dry_run)
-        publish_report(context, PROCEDURE, [report])
+        publish_report(untraversed(context), PROCEDURE, [report])
     return run_outcome([report], rows)

@@ -14,6 +14,7 @@ from tandem.store.runs import last_succeeded_run
 from tandem.store.tables import JobState
 from tandem.sync.jobs import JobReport
 from tasks.deletion import sweep_deletions
+from tasks.parameters import untraversed
 from tasks.report import publish_report
 
 PROCEDURE = "deletion-sweep"
@@ -60,7 +61,8 @@ def deletion_sweep(
         reports: list[JobReport] = []
         for level in reversed(context.mappings.levels(only=names)):
             futures = {
-                name: sweep_deletions.submit(context, name, timedelta(days=days), last_sweep) for name in level
+                name: sweep_deletions.submit(untraversed(context), name, timedelta(days=days), last_sweep)
+                for name in level
             }
             for name, future in futures.items():
                 try:
@@ -68,5 +70,5 @@ def deletion_sweep(
                 except Exception as exc:  # the entity's sweep failed after its retries: report it, go on
                     logger.error("%s failed: %s", name, exc)
                     reports.append(JobReport(entity=name, state=JobState.FAILED, reason=str(exc)))
-        rows = publish_report(context, PROCEDURE, reports)
+        rows = publish_report(untraversed(context), PROCEDURE, reports)
     return run_outcome(reports, rows)

@@ -25,6 +25,7 @@ from tandem.store.tables import JobState, RunState
 from tandem.sync.context import SyncContext
 from tandem.sync.jobs import JobReport
 from tandem.sync.partitions import MIN_PARTITION_RECORDS
+from tasks.parameters import untraversed
 from tasks.partition import PoolRunner, pool_runner, sync_entity_in_parts
 from tasks.report import RunProgress, publish_report, record_skip
 from tasks.setup import begin_run, open_connection
@@ -196,7 +197,7 @@ def run_procedure(
             context, procedure, names, since=since, from_watermarks=from_watermarks, directions=directions,
             split=split,
         )
-        rows = publish_report(context, procedure, reports)
+        rows = publish_report(untraversed(context), procedure, reports)
     return run_outcome(reports, rows)
 
 
@@ -237,12 +238,12 @@ def run_in_dependency_order(
                 continue
             if split is None:
                 futures[name] = sync_entity.submit(
-                    context, name, since=since, from_watermarks=from_watermarks, directions=directions
+                    untraversed(context), name, since=since, from_watermarks=from_watermarks, directions=directions
                 )
             else:
                 futures[name] = sync_entity_in_parts.submit(
-                    context, name, partitions=split.partitions, min_records=split.min_records, runner=split.runner,
-                    holder=split.holder, since=since, directions=directions,
+                    untraversed(context), name, partitions=split.partitions, min_records=split.min_records,
+                    runner=split.runner, holder=split.holder, since=since, directions=directions,
                 )
         for name, future in futures.items():
             try:

@@ -13,6 +13,7 @@ from prefect.concurrency.sync import concurrency
 from flows.orchestration import engine_logs_in_prefect
 from flows.parameters import ConnectionParameter, EntityName, connection_name, form_field
 from tandem.sync.partitions import PartitionSpec, PartOutcome
+from tasks.parameters import untraversed
 from tasks.partition import PARTITION_FLOW, partition_context, salesforce_limit, sync_part
 
 
@@ -47,4 +48,4 @@ def sync_partition(
     with engine_logs_in_prefect():
         context = partition_context(connection, part)
         with concurrency(salesforce_limit(connection_name(connection)), occupy=1):
-            return sync_part(context, part)
+            return sync_part(untraversed(context), part)

@@ -8,6 +8,7 @@ from prefect.states import Completed
 from flows.orchestration import engine_logs_in_prefect, opened, run_outcome
 from flows.parameters import ConnectionParameter, EntityName, form_field
 from tandem.store.tables import Side
+from tasks.parameters import untraversed
 from tasks.report import publish_report
 from tasks.resolve import resolve_held
 
@@ -41,9 +42,9 @@ def resolve_conflicts(
         if run is None:
             return Completed(data=[])
         context, _ = run
-        report = resolve_held(context, str(entity.value), keep, record_ids or [])
+        report = resolve_held(untraversed(context), str(entity.value), keep, record_ids or [])
         get_run_logger().info(
             "%s: %d held records settled; the %s values stand", entity.value, report.counts.modified, keep.value
         )
-        rows = publish_report(context, PROCEDURE, [report])
+        rows = publish_report(untraversed(context), PROCEDURE, [report])
     return run_outcome([report], rows)

@@ -8,6 +8,7 @@ from prefect.states import Completed
 from flows.orchestration import NEEDS_ATTENTION, engine_logs_in_prefect, opened, run_outcome
 from flows.parameters import ConnectionParameter, EntityName, form_field
 from tandem.sync.retry import MAX_RECORDS, Outcome, select_records
+from tasks.parameters import untraversed
 from tasks.report import publish_report
 from tasks.retry_records import publish_outcomes, retry_in_batches
 
@@ -58,7 +59,7 @@ def retry_records(
                     len(chosen.settled))
         report, retried = retry_in_batches(context, name, chosen.records)
         rows = publish_outcomes(name, [*retried, *chosen.settled], dry_run=dry_run)
-        publish_report(context, PROCEDURE, [report])
+        publish_report(untraversed(context), PROCEDURE, [report])
     state = run_outcome([report], rows)
     still = sum(outcome.outcome is Outcome.STILL_FAILING for outcome in retried)
     if still and state.name != NEEDS_ATTENTION:  # failing, though unchanged since they last failed

@@ -19,6 +19,7 @@ from tandem.store.locks import connection_lock
 from tandem.store.tables import JobState
 from tandem.sync.jobs import JobReport
 from tandem.sync.refresh import STEPS, RefreshScope, StepOutcome, resync_rows
+from tasks.parameters import untraversed
 from tasks.refresh import (
     RefreshCheck,
     RefreshState,
@@ -148,7 +149,7 @@ def _resync(
     context = open_connection(block, name=connection, procedure=PROCEDURE, entities=names, dry_run=False)
     context = begin_run(context, PROCEDURE, names, flow_run_id=holder)
     reports = run_in_dependency_order(context, PROCEDURE, names)
-    publish_report(context, PROCEDURE, reports)
+    publish_report(untraversed(context), PROCEDURE, reports)
     succeeded = all(r.state is JobState.SUCCEEDED for r in reports)
     outcome = StepOutcome("resync", "done" if succeeded else "failed", "",
                           resync_rows(count_rows(reports), scope.mappings, dry_run=False))

@@ -18,6 +18,7 @@ from tandem.store.tables import JobState, Side
 from tandem.sync.context import SyncContext
 from tandem.sync.jobs import JobReport
 from tandem.sync.manual_coupling import CouplingResult, MatchPreview, Pair, Refusal, batches, couple_pairs
+from tasks.parameters import untraversed
 from tasks.retry import RETRIES, RETRY_JITTER, backoff, retry_on_transient
 
 #: The key of the table artifact with every pair's outcome.
@@ -51,7 +52,8 @@ def couple_in_batches(context: SyncContext, entity: EntityMapping, pairs: Sequen
     errors: list[str] = []
     for number, batch in enumerate(batches(pairs), start=1):
         try:
-            total.absorb(couple_batch(context, entity, batch, entity.name, number))
+            done = couple_batch(untraversed(context), untraversed(entity), untraversed(batch), entity.name, number)
+            total.absorb(done)
         except Exception as exc:  # after the task's retries: record it, go on with the other batches
             get_run_logger().error("%s: batch %d (%d pairs) failed: %s", entity.name, number, len(batch), exc)
             errors.append(f"batch {number}: {exc}")

@@ -20,6 +20,7 @@ from tandem.sync.context import SyncContext
 from tandem.sync.entity_pass import PassResult
 from tandem.sync.jobs import JobReport
 from tandem.sync.retry import BatchResult, Outcome, RecordOutcome, retry_failed, side_name
+from tasks.parameters import untraversed
 from tasks.retry import RETRIES, RETRY_JITTER, backoff, retry_on_transient
 
 #: The key of the table artifact with every record's outcome.
@@ -58,7 +59,7 @@ def retry_in_batches(context: SyncContext, entity: str, records: Sequence[Failin
     for number, start in enumerate(range(0, len(records), size), start=1):
         chunk = list(records[start : start + size])
         try:
-            done = retry_batch(context, entity, chunk, job_id, number)
+            done = retry_batch(untraversed(context), entity, untraversed(chunk), job_id, number)
         except Exception as exc:  # after the task's retries: record it, go on with the other batches
             get_run_logger().error("%s: batch %d (%d records) failed: %s", entity, number, len(chunk), exc)
             errors.append(f"batch {number}: {exc}")
