@@ -34,6 +34,13 @@ _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 #: The most target records a full pass reads into the match index at once; above, it looks up page by page.
 WHOLE_READ_LIMIT = 50_000
+#: A look-up of at least this many source records asks the target's size first (once a pass), even outside a full
+#: pass: an initial import or a large incremental run looks up hundreds of values, and the ERP's searches take one
+#: value each (a search per value), where reading a small target whole costs a page or two.
+COUNT_BEFORE_LOOKUP = 20
+#: ... and then reads the target whole when it holds at most this many records per source record looked up (the
+#: whole read then returns about as many records as the look-ups would have asked for).
+WHOLE_READ_PER_ROW = 4
 
 
 def normalise_key(value: Any) -> str | None:
@@ -82,8 +89,8 @@ class MatchIndex:
         self._links: dict[str, str | None] = {}
         #: Whether the index answers for every source record: the whole target was read, or it holds nothing.
         self._complete = False
-        #: Whether a full pass asked the target's size already.
-        self._counted = False
+        #: How many records the target holds, once a look-up asked (once a pass).
+        self._held: int | None = None
         #: Target reads made by :meth:`look_up` (pages' look-ups and whole reads; for tests and benchmarks).
         self.reads = 0
         #: The target's link field (known once the index met the run's context).
@@ -135,17 +142,21 @@ class MatchIndex:
         per page and group, or a few where the values must be chunked); the index then holds those candidates
         only. Records a full pass (``full``) reads are many: it first asks how many the target holds (one call);
         when none, nothing is looked up for the whole pass; when at most ``whole_read_limit``, they are read
-        once (:meth:`load`), which costs fewer calls than a page of look-ups.
+        once (:meth:`load`), which costs fewer calls than a page of look-ups. Outside a full pass, a look-up of at
+        least :data:`COUNT_BEFORE_LOOKUP` rows asks the size too, and reads the target whole when it holds at most
+        :data:`WHOLE_READ_PER_ROW` records per row (and no more than ``whole_read_limit``).
         """
         if self._complete:
             return self
         self._meet(context)
         adapter = self.route.target_adapter(context)
-        if full and not self._counted:
-            held = adapter.count(self.route.target_object)
-            self._counted = True
-            self.reads += 1
-            if held <= self.whole_read_limit:
+        many = len(rows) >= COUNT_BEFORE_LOOKUP and self.whole_read_limit > 0
+        if full or many:
+            if self._held is None:
+                self._held = adapter.count(self.route.target_object)
+                self.reads += 1
+            held = self._held
+            if held <= self.whole_read_limit and (full or held <= WHOLE_READ_PER_ROW * len(rows)):
                 if held:
                     self.load(context)
                 self._complete = True

@@ -1,7 +1,8 @@
 """Coupling by look-up per page, against both emulators: the match index reads the target records holding a page's
 key values (one query per match-key group, a few when the values must be chunked), with the coupling rules of a
 whole-target index: priority of the groups, ambiguity, case-insensitive keys, exact links first; a full pass reads
-a small target once and an empty one not at all. Calls are counted by the emulators' counters."""
+a small target once and an empty one not at all, and so does a look-up of many records whose target is small.
+Calls are counted by the emulators' counters."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from tandem.mapping import Direction, EntityMapping, MappingSet, MatchKey, load_mapping_set
 from tandem.store import create_connection, create_schema, create_store_engine, require_id, session_scope
 from tandem.sync.context import Route, SyncContext
-from tandem.sync.coupling import MatchIndex
+from tandem.sync.coupling import COUNT_BEFORE_LOOKUP, WHOLE_READ_PER_ROW, MatchIndex
 from tandem.sync.entity_pass import EntityPass
 from tests.flows.conftest import erp_block, salesforce_block
 from tests.support.emulator import RunningEmulator
@@ -123,12 +124,38 @@ def test_many_key_values_are_chunked_into_few_queries(
     made = context.crm.upsert_batch("Contact", "ERP_Id__c", [
         {"ERP_Id__c": f"LK-{n}", "LastName": "Chunk", "Email": values[n]} for n in (0, 350, 699)
     ])
-    index = MatchIndex(Route.of(context.mappings.entities["contact"], Direction.TO_CRM))
+    # (No whole reads: the demo org's few contacts would be read whole instead of looked up.)
+    index = MatchIndex(Route.of(context.mappings.entities["contact"], Direction.TO_CRM), whole_read_limit=0)
     crm.control("DELETE", "counters")
     index.look_up(context, [{"email": value} for value in values])
     # Each query's URI stays within 8,192 bytes (about 215 such keys, each 37 bytes encoded): 4 queries for 700.
     assert _calls(crm, "query") == 4
     assert [index.find({"email": values[n]}).target_id for n in (0, 350, 699)] == [r.id for r in made]
+
+
+def test_many_records_looked_up_in_the_erp_read_a_small_target_whole_instead_of_a_search_each(
+    fresh: tuple[RunningEmulator, RunningEmulator], context: SyncContext
+) -> None:
+    _, erp = fresh
+    route = Route.of(context.mappings.entities["contact"], Direction.TO_ERP)
+    held = context.erp.count("contact")
+    wanted = max(COUNT_BEFORE_LOOKUP, math.ceil((held + 1) / WHOLE_READ_PER_ROW))  # as few as read it whole
+    rows = [{"Email": f"person-{n}@lookup.example"} for n in range(wanted)]
+    made = context.erp.upsert_batch("contact", "externalId", [
+        {"externalId": "LK-1", "lastName": "Solo", "email": rows[-1]["Email"].upper()},
+    ])
+    whole = MatchIndex(route)
+    erp.control("DELETE", "counters")
+    whole.look_up(context, rows)
+    # The count, then the target's pages: not one search per value.
+    pages = math.ceil((held + 1) / context.page_size)
+    assert _calls(erp, "search") == 2 and _calls(erp, "searchMoreWithId") == pages - 1
+    assert whole.complete and whole.find(rows[-1]).target_id == made[0].id
+    # A few records are looked up value by value, without the count.
+    few = MatchIndex(route)
+    erp.control("DELETE", "counters")
+    few.look_up(context, rows[-3:])
+    assert _calls(erp, "search") == 3 and not few.complete and few.find(rows[-1]).target_id == made[0].id
 
 
 def test_a_full_pass_reads_a_small_target_once_and_an_empty_one_not_at_all(
