@@ -7,6 +7,13 @@ template: the next harnesses (the other workers') start from a copy of it, the m
 server, its settings and everything the tests see are the harness's own; the server also sends no telemetry.
 The real ``prefect server start`` of the deployment tests starts from the same template
 (:func:`database_from_template`).
+
+The harness server runs without the services that only turn events into records no harness test reads
+(:data:`UNUSED_SERVICES`): the task run recorder (task runs' states, from the events every task run sends), the
+automations' triggers and the event logger. The task run recorder alone was more than half the server's CPU: about
+20 ms per task run, on a 2-core machine that also runs the flows. The event persister stays (the heartbeat test
+reads events back). The deployment tests' real servers (tests/deployments/prefect_server.py) keep every service:
+task runs and alerts are checked there.
 """
 
 from __future__ import annotations
@@ -21,12 +28,24 @@ from pathlib import Path
 import prefect
 import prefect.testing.utilities as harness_module
 import pytest
-from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+from prefect.settings import (
+    PREFECT_SERVER_ANALYTICS_ENABLED,
+    PREFECT_SERVER_SERVICES_EVENT_LOGGER_ENABLED,
+    PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED,
+    PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED,
+    temporary_settings,
+)
 from prefect.testing.utilities import prefect_test_harness
 
 #: The file the harness keeps its database in, inside the temporary directory it makes.
 HARNESS_DATABASE = "prefect-test.db"
 STARTUP_TIMEOUT_SECONDS = 120
+#: Server services whose records no harness test reads (see the module's docstring).
+UNUSED_SERVICES = (
+    PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED,
+    PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED,
+    PREFECT_SERVER_SERVICES_EVENT_LOGGER_ENABLED,
+)
 
 
 @contextmanager
@@ -42,7 +61,8 @@ def prefect_harness(shared_dir: Path) -> Iterator[None]:
             seeded = template if template.exists() else None
             made: list[Path] = []
             with _temp_dirs_seeded_from(seeded, made):
-                stack.enter_context(temporary_settings(updates={PREFECT_SERVER_ANALYTICS_ENABLED: False}))
+                off = {PREFECT_SERVER_ANALYTICS_ENABLED: False, **dict.fromkeys(UNUSED_SERVICES, False)}
+                stack.enter_context(temporary_settings(updates=off))
                 stack.enter_context(prefect_test_harness(server_startup_timeout=STARTUP_TIMEOUT_SECONDS))
             if seeded is None and made:
                 _copy_database(made[0] / HARNESS_DATABASE, template)
