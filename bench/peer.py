@@ -38,13 +38,16 @@ variant's calls by endpoint, and the ratio
 Tandem ÷ floor (median Tandem wall ÷ median floor wall, and the median of the per-round ratios) to
 floor A and floor B. The load average is printed at the start and end of every size.
 
-``--profile FILE`` adds one more Tandem ``to_crm`` run of the first size, not timed, under cProfile
-(stats in ``FILE.to_crm.prof``; the top entries by cumulative and by own time are printed).
+``--profile FILE`` adds one more Tandem run of the first size, not timed, under cProfile: the variant
+``--profile-variant`` names (default ``tandem_to_crm``; ``tandem_both`` profiles both passes of the two-way
+job). Stats in ``FILE.<variant>.prof`` (``to_crm``, ``both``, ...); the top entries by cumulative and by own
+time are printed, with the CPU seconds of the flow process and of each emulator during that run.
 
 Usage::
 
     .venv/bin/python bench/peer.py [--sizes 20000,300000] [--repeat 3]
         [--variants tandem_to_crm,floor_collections,floor_bulk,tandem_both] [--warmup 1] [--profile FILE]
+        [--profile-variant tandem_both]
 """
 
 from __future__ import annotations
@@ -264,7 +267,7 @@ def run_tandem(name: str, crm: RunningEmulator, erp: RunningEmulator, work: Path
     figures = run_variant(name.removeprefix("tandem_"), crm, erp, work, size, profile, entities=("customer",))
     failed = sum(int(row.get("failed") or 0) for row in figures["rows"])
     return {"wall": figures["wall"], "failed": failed, "sf": figures["sf"], "erp": figures["erp"],
-            "rows": figures["rows"]}
+            "rows": figures["rows"], "cpu_flow": figures["cpu_flow"], "cpu": figures["cpu"]}
 
 
 def erp_soap_calls(counters: dict[str, Any]) -> int:
@@ -314,10 +317,12 @@ def run_once(name: str, crm: RunningEmulator, erp: RunningEmulator, work: Path, 
     return result
 
 
-def bench_size(size: int, variants: list[str], repeat: int, warmup: int, work: Path, profile: Path | None) -> None:
+def bench_size(size: int, variants: list[str], repeat: int, warmup: int, work: Path, profile: Path | None,
+               profile_variant: str = "tandem_to_crm") -> None:
     """Load ``size`` customers, start the emulators, run the variants ``repeat`` times alternating, print.
 
-    ``warmup`` rounds run first and are left out of the figures (imports and first-call set-up).
+    ``warmup`` rounds run first and are left out of the figures (imports and first-call set-up). With
+    ``profile``, one more run of ``profile_variant`` follows under cProfile.
     """
     erp_dir = work / f"erp-{size}"
     erp_dir.mkdir(parents=True)
@@ -341,9 +346,12 @@ def bench_size(size: int, variants: list[str], repeat: int, warmup: int, work: P
         summarize(size, runs)
         print(f"{load_text()} at the end", flush=True)
         if profile is not None:
-            print(f"\n--- one more Tandem to_crm run of {size:,} under cProfile (not in the figures)", flush=True)
-            profiled = run_tandem("tandem_to_crm", crm, erp, work, size, profile)
-            print(f"profiled run: {profiled['wall']:.1f} s (cProfile slows it); {load_text()}", flush=True)
+            print(f"\n--- one more {profile_variant} run of {size:,} under cProfile (not in the figures)", flush=True)
+            profiled = run_tandem(profile_variant, crm, erp, work, size, profile)
+            cpu = profiled["cpu"]
+            print(f"profiled run: {profiled['wall']:.1f} s (cProfile slows it); CPU seconds: flow process "
+                  f"{profiled['cpu_flow']:.1f}, Salesforce emulator {cpu['crm']:.1f}, ERP emulator {cpu['erp']:.1f}; "
+                  f"{load_text()}", flush=True)
     finally:
         crm.stop()
         erp.stop()
@@ -359,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1,
                         help="untimed rounds before the first size's timed ones (default 1)")
     parser.add_argument("--entities", default="customer", help="only customer is supported")
-    parser.add_argument("--profile", type=Path, help="profile one extra Tandem to_crm run of the first size")
+    parser.add_argument("--profile", type=Path, help="profile one extra Tandem run of the first size")
+    parser.add_argument("--profile-variant", default="tandem_to_crm",
+                        help="the Tandem variant --profile runs (default tandem_to_crm)")
     parser.add_argument("--data-dir", type=Path, help="work directory (default: a new temporary one)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -368,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--variants takes {', '.join((*VARIANTS, *EXTRA_VARIANTS))}")
     if args.entities != "customer":
         parser.error("--entities: the floor loads customers only")
+    if not args.profile_variant.startswith("tandem_") or args.profile_variant not in (*VARIANTS, *EXTRA_VARIANTS):
+        parser.error("--profile-variant takes a tandem_ variant")
     if args.repeat < 1 or args.warmup < 0 or not sizes:
         parser.error("--repeat must be at least 1, --warmup not negative and --sizes not empty")
 
@@ -381,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.data_dir or Path(tmp)
         for index, size in enumerate(sizes):
             bench_size(size, variants, args.repeat, args.warmup if index == 0 else 0, work,
-                       args.profile if index == 0 else None)
+                       args.profile if index == 0 else None, args.profile_variant)
     return 0
 
 

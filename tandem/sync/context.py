@@ -14,6 +14,7 @@ from tandem.adapter import RecordAdapter
 from tandem.mapping import Direction, EntityMapping, MappingSet
 from tandem.store.tables import Side
 from tandem.sync.conflicts import ConflictPolicy
+from tandem.sync.read_backs import ReadBacks
 
 #: Kept for :mod:`tandem.sync.refresh` until it names :class:`RecordAdapter`: both sides implement the one protocol.
 CrmAdapter = RecordAdapter
@@ -46,6 +47,8 @@ class SyncContext:
         conflict_policies: per entity, whose change stands when a record changed on both sides.
         default_conflict_policy: the policy of entities without their own.
         on_page: told after each page read from a source and synced (progress), when set.
+        read_backs: the records this run's passes wrote and read back, as they saw them (so the opposite pass
+            recognises them unchanged without mapping them again; :mod:`tandem.sync.read_backs`).
     """
 
     connection_id: int
@@ -62,6 +65,7 @@ class SyncContext:
     conflict_policies: Mapping[str, ConflictPolicy] = field(default_factory=dict)
     default_conflict_policy: ConflictPolicy = ConflictPolicy.HOLD
     on_page: PageListener | None = None
+    read_backs: ReadBacks = field(default_factory=ReadBacks)
 
     def conflict_policy(self, entity: str) -> ConflictPolicy:
         """The conflict policy of ``entity``."""

@@ -71,6 +71,8 @@ class PassResult:
             couple (a dry run, where the first pass records nothing) counts once, the second time as
             unchanged, as in a real run.
         pages: pages read.
+        unchanged_read_back: of the unchanged records, those known unchanged from this run's read-back of them
+            (the opposite pass wrote them; they were not mapped again: :mod:`tandem.sync.read_backs`).
     """
 
     counts: JobCounts = field(default_factory=JobCounts)
@@ -81,6 +83,7 @@ class PassResult:
     held_keys: set[tuple[str, str]] = field(default_factory=set)
     coupled_keys: set[tuple[str, str]] = field(default_factory=set)
     pages: int = 0
+    unchanged_read_back: int = 0
 
     @property
     def conflict_count(self) -> int:
@@ -104,6 +107,7 @@ class PassResult:
         self.conflict_keys |= other.conflict_keys
         self.held_keys |= other.held_keys
         self.pages += other.pages
+        self.unchanged_read_back += other.unchanged_read_back
 
 
 @dataclass
@@ -126,6 +130,15 @@ class PlannedPage:
         return frozenset(ids)
 
 
+@dataclass
+class WrittenBatch:
+    """A batch of planned pages whose writes are made, waiting to be bound and recorded: the pages, and each record
+    written (its page plan, its write, its target id)."""
+
+    batch: list[PlannedPage]
+    written: list[tuple[Plan, Write, str]]
+
+
 def _page_result(plan: Plan) -> PassResult:
     """What one recorded page did."""
     return PassResult(
@@ -144,6 +157,7 @@ def _page_result(plan: Plan) -> PassResult:
         conflict_keys={(c.crm_id, c.erp_id) for c in plan.conflicts},
         held_keys={(c.crm_id, c.erp_id) for c in plan.conflicts if c.outcome == HELD},
         coupled_keys=plan.coupled,
+        unchanged_read_back=plan.counts.get("unchanged_read_back", 0),
     )
 
 
@@ -241,6 +255,8 @@ class EntityPass:
         self._full = False
         #: Whether some target record held a link key when the pass first looked (``None``: not asked yet).
         self._links_exist: bool | None = None
+        #: Whether the pages being read carry only what tells the records known from a read-back (:meth:`run`).
+        self._narrow = False
         #: Whether the entity's records refer to records of the same entity (a parent account).
         self._self_referring = any(route.entity.name in referenced_entities(f) for f in self.mapper.fields)
         source = route.source_adapter(context)
@@ -283,7 +299,9 @@ class EntityPass:
 
         Pages are planned while the batch before them is written (:mod:`tandem.sync.pipeline`) when pages
         cannot depend on each other's writes (:meth:`_pipelined`); otherwise each page is planned once the one
-        before is recorded.
+        before is recorded. The records this run wrote the other way and read back, unchanged since, are not mapped
+        again (:meth:`_unchanged_since_read_back`); when they are at least a page, the source is first read narrow
+        (:meth:`_narrow_fields`) and only the other records are read whole.
         """
         result = PassResult()
         self._full = since is None
@@ -297,8 +315,11 @@ class EntityPass:
             # Pairs a person coupled since the last run: written whole, whether or not they changed.
             retry.update(pending_coupled_ids(session, self.context.connection_id, self.route.entity.name,
                                              self.route.source_side))
-        with WritePipeline[PlannedPage, PassResult](self._finish_batch) as pipeline:
-            pages = read(self.route.source_object, since, fields=self.read_fields(), page_size=self.context.page_size)
+        narrow = self._narrow_fields()
+        self._narrow = narrow is not None
+        with WritePipeline[PlannedPage, PassResult](self._written, then=self._recorded) as pipeline:
+            pages = read(self.route.source_object, since, fields=self.read_fields() if narrow is None else narrow,
+                         page_size=self.context.page_size)
             for number, page in enumerate(pages):
                 ids = page["id"].astype(str)
                 retry.difference_update(ids)
@@ -313,6 +334,7 @@ class EntityPass:
                     self.context.on_page(self.route.entity.name, self.route.direction, len(page), total)
             for done in pipeline.drain():
                 result.absorb(done)
+        self._narrow = False
         if part is not None:
             part.unread_retries, retry = retry, set()
         if retry:
@@ -320,7 +342,9 @@ class EntityPass:
                      len(retry))
             result.absorb(self.run_ids(sorted(retry)))
         log.info(
-            "%s %s: %d pages, %s", self.route.entity.name, self.route.direction.value, result.pages, result.counts
+            "%s %s: %d pages, %s (%d unchanged since this run's read-back, not mapped again)",
+            self.route.entity.name, self.route.direction.value, result.pages, result.counts,
+            result.unchanged_read_back,
         )
         return result
 
@@ -374,6 +398,14 @@ class EntityPass:
         ``advance``: recording the page moves the watermark past it."""
         read = page.drop_duplicates("id", keep="last").reset_index(drop=True)
         page, excluded = self._leave_out(read)
+        echoes = self._unchanged_since_read_back(page)
+        if echoes:
+            page = page[~page["id"].astype(str).isin(echoes)].reset_index(drop=True)
+        if self._narrow and len(page):
+            # The rest is read whole (records deleted since the page was read are gone from it).
+            whole = self.route.read_by_ids(self.context, self.route.source_side, page["id"].astype(str).tolist(),
+                                           self.read_fields())
+            page = whole.drop_duplicates("id", keep="last").reset_index(drop=True)
         source_ids = page["id"].astype(str).tolist()
         rows = dict(zip(source_ids, frame_rows(page), strict=True))
         with session_scope(self.context.store, write=False) as session:
@@ -383,6 +415,9 @@ class EntityPass:
             )
             references = self._references(session, page) if source_ids else {}
         plan = Plan(references=references)
+        if echoes:
+            plan.count("unchanged", len(echoes))
+            plan.count("unchanged_read_back", len(echoes))
         self.planner.exclude(plan, excluded, bound)
         if source_ids:
             self._plan_page(plan, page, rows, bound)
@@ -391,19 +426,30 @@ class EntityPass:
     def _finish_batch(self, batch: list[PlannedPage]) -> PassResult:
         """Write a batch of planned pages (their writes gathered into as few calls as the target allows), then
         record each page in order; return what they did."""
+        return self._recorded(self._written(batch))
+
+    def _written(self, batch: list[PlannedPage]) -> WrittenBatch:
+        """Write a batch of planned pages (the pipeline's first step; in a dry run, count what would be written)."""
         plans = [planned.plan for planned in batch]
-        if self.context.dry_run:
-            for plan in plans:
-                # What the writes would do: the plan already knows which targets exist (by link or match key).
-                couplings = [w for w in plan.updates if w.coupling]
-                plan.count("inserted", len(plan.creates))
-                plan.count("coupled", len(couplings))
-                plan.count("modified", len(plan.updates) - len(couplings))
-                plan.coupled.update(self.planner.pair(w.source_id, str(w.target_id)) for w in couplings)
-        else:
-            self._write(plans)
-            for planned in batch:
-                self._record(planned.plan, planned.read)
+        if not self.context.dry_run:
+            return WrittenBatch(batch, self._write(plans))
+        for plan in plans:
+            # What the writes would do: the plan already knows which targets exist (by link or match key).
+            couplings = [w for w in plan.updates if w.coupling]
+            plan.count("inserted", len(plan.creates))
+            plan.count("coupled", len(couplings))
+            plan.count("modified", len(plan.updates) - len(couplings))
+            plan.coupled.update(self.planner.pair(w.source_id, str(w.target_id)) for w in couplings)
+        return WrittenBatch(batch, [])
+
+    def _recorded(self, done: WrittenBatch) -> PassResult:
+        """Bind the records a batch wrote (reading them back first, for a two-way entity) and record each page in
+        order (the pipeline's second step, while the next batch is written); return what the pages did."""
+        plans = [planned.plan for planned in done.batch]
+        if not self.context.dry_run:
+            read_back = self._bind(done.written)
+            for planned in done.batch:
+                self._record(planned.plan, planned.read, read_back)
         result = PassResult()
         for plan in plans:
             result.absorb(_page_result(plan))
@@ -444,6 +490,37 @@ class EntityPass:
         for write in [*plan.updates, *plan.creates]:
             for name in skipped.get(write.source_id, []):
                 plan.skipped_values[name] = plan.skipped_values.get(name, 0) + 1
+
+    def _narrow_fields(self) -> list[str] | None:
+        """The fields of a first, narrow read of the source, when this run read back at least a page of the
+        records the pass is about to read (the opposite pass wrote them): each page is read with what filters the
+        records (and their ids and stamps), the records known from the read-back are set aside, and only the rest
+        is read whole, by id. ``None``: read every record whole (the read-back knows too few of them)."""
+        if self.force or self.context.dry_run or self.lines is not None:
+            return None
+        route = self.route
+        if self.context.read_backs.count(route.entity.name, route.source_side) < self.context.page_size:
+            return None
+        fields = [c.field for c in route.entity.filters if c.side == route.source_side.value]
+        if route.entity.only_new_to_crm and route.source_side is Side.ERP:
+            fields.append(route.created_field(self.context))
+        return list(dict.fromkeys(fields))
+
+    def _unchanged_since_read_back(self, page: pd.DataFrame) -> list[str]:
+        """The page's records this run wrote the other way and read back, unchanged since: read with the stamp the
+        read-back saw, their binding holding the digest it gave, synced (:mod:`tandem.sync.read_backs`). Mapping
+        them would give that digest again: they are unchanged (as :meth:`PagePlanner.decide` would find) without
+        being mapped.
+
+        Never in a dry run (nothing was written or read back), a forced pass (it writes unchanged records too), or
+        for an entity with lines (their digest covers the lines).
+        """
+        if self.force or self.context.dry_run or self.lines is not None or not len(page) or "modified_at" not in page:
+            return []
+        route = self.route
+        known = self.context.read_backs.unchanged(route.entity.name, route.source_side, page["id"],
+                                                  page["modified_at"])
+        return page["id"].astype(str).to_numpy()[known].tolist() if known.any() else []
 
     def _leave_out(self, page: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[str, bool]]]:
         """Drop the records a filter or the only-new rule keeps out.
@@ -650,19 +727,22 @@ class EntityPass:
         return (dict(zip(page.source_ids, page.hashes, strict=True)),
                 dict(zip(page.source_ids, page.records, strict=True)))
 
-    def _write(self, plans: list[Plan]) -> None:
+    def _write(self, plans: list[Plan]) -> list[tuple[Plan, Write, str]]:
         """Write a batch of pages' plans: their updates in one ``update_batch``, their creates in one
         ``upsert_batch`` (the adapter splits them into its calls, or one bulk job), then give the source records
-        their link keys and add each written record's binding to its page's plan."""
+        their link keys.
+
+        Returns:
+            The records written: each one's page plan, its write and its target id (for :meth:`_bind`).
+        """
         route, context = self.route, self.context
-        now = utc_now()
         key = self.target_link
         updates = [(plan, w) for plan in plans for w in plan.updates]
         creates = [(plan, w) for plan in plans for w in plan.creates]
         relinked = [w for plan in plans for w in plan.relinked]
         if not updates and not creates:
             self._write_back_links(relinked)
-            return
+            return []
         adapter = route.target_adapter(context)
         update_results = adapter.update_batch(
             route.target_object, [{"id": w.target_id, key: w.link, **w.record} for _, w in updates]
@@ -686,12 +766,29 @@ class EntityPass:
                 if not outcome.created:
                     plan.coupled.add(self.planner.pair(write.source_id, outcome.id))
         self._write_back_links([*(w for _, w, _ in written), *relinked])
-        reverse_hashes = self._reverse_hashes([target_id for _, _, target_id in written])
+        return written
+
+    def _bind(self, written: list[tuple[Plan, Write, str]]) -> pd.DataFrame | None:
+        """Add each written record's binding to its page's plan, with the target's digest as the opposite pass
+        computes it (read back, for a two-way entity).
+
+        Returns:
+            For a two-way entity, the written records as their read-back saw them (:meth:`_reverse_hashes`).
+        """
+        route, now = self.route, utc_now()
+        read_back = self._reverse_hashes([target_id for _, _, target_id in written])
+        reverse_hashes: dict[str, str] = {}
+        whole: set[str] = set()
+        if read_back is not None:
+            reverse_hashes = dict(zip(read_back.index, read_back["digest"], strict=True))
+            whole = set(read_back.index[read_back["whole"].to_numpy(dtype=bool)])
         for plan, write, target_id in written:
             ids = {route.source_side: write.source_id, route.target_side: target_id}
             fresh = reverse_hashes.get(target_id)
             if self.reverse is not None and write.pending:  # the target's own edits stay to be carried back
                 fresh = self.reverse.digests.merge(fresh, write.target_digest, write.pending)
+            elif fresh is not None and target_id in whole:
+                plan.read_back.append((write.source_id, target_id))
             hashes = {route.source_side: write.digest, route.target_side: fresh}
             plan.bindings.append(
                 BindingRecord(
@@ -700,16 +797,22 @@ class EntityPass:
                     status=BindingStatus.SYNCED, last_synced_at=now,
                 )
             )
+        return read_back
 
-    def _reverse_hashes(self, written: list[str]) -> dict[str, str]:
+    def _reverse_hashes(self, written: list[str]) -> pd.DataFrame | None:
         """For a two-way entity: the hash each target record written (by id) has when read the other way.
 
         The written records are read back (one read per batch) and mapped in the opposite direction;
         stored as the target side's hash, it makes the opposite pass see them as unchanged instead of
         writing them back (no echo), whatever the target filled in or normalised itself.
+
+        Returns:
+            By target id (the records that mapped back): ``digest``, the record's ``modified_at`` as read back, and
+            ``whole`` (no field was left out of the mapping: no unresolved reference, no value a value map skips).
+            ``None`` for a one-way entity.
         """
         if self.reverse is None or not written:
-            return {}
+            return None
         route = self.route
         frame = route.target_adapter(self.context).read_by_ids(
             route.target_object, written,
@@ -718,7 +821,32 @@ class EntityPass:
         with session_scope(self.context.store, write=False) as session:
             target_references = self._references(session, frame, mapper=self.reverse, side=route.target_side)
         page = self.reverse.map_page(frame, references=target_references)
-        return dict(zip(page.source_ids, page.hashes, strict=True))
+        read_back = pd.DataFrame(
+            {"digest": page.hashes, "whole": [not skipped for skipped in page.skipped_fields]},
+            index=pd.Index(page.source_ids, dtype=object),
+        )
+        read_back = read_back[~read_back.index.duplicated(keep="last")]
+        if "modified_at" in frame:
+            stamps = frame["modified_at"].set_axis(frame["id"].astype(str).to_numpy())
+            read_back["modified_at"] = stamps[~stamps.index.duplicated(keep="last")].reindex(read_back.index)
+        else:  # no stamps: nothing can be recognised later by its stamp
+            read_back["modified_at"] = pd.NaT
+        return read_back
+
+    def _keep_read_back(self, plan: Plan, read_back: pd.DataFrame | None, conflicted: set[str]) -> None:
+        """Keep the page's written records whose binding now holds their read-back's digest (not those whose
+        source ``conflicted``: their binding was not written) in the run's read-backs, and forget every other record
+        whose binding the page wrote."""
+        entity, target_side, read_backs = self.route.entity.name, self.route.target_side, self.context.read_backs
+        kept = [target for source, target in plan.read_back if source not in conflicted]
+        if read_back is not None and kept:
+            rows = read_back.reindex(kept)
+            read_backs.add(entity, target_side, kept, rows["modified_at"])
+        held = set(kept)
+        for side in (Side.CRM, Side.ERP):
+            ids = {b.crm_id if side is Side.CRM else b.erp_id for b in plan.bindings}
+            ids -= held if side is target_side else set()
+            read_backs.forget(entity, side, sorted(i for i in ids if i is not None))
 
     def _settle(self, plan: Plan, write: Write, outcome: WriteResult) -> bool:
         if outcome.ok:
@@ -736,8 +864,10 @@ class EntityPass:
             if failed:
                 log.warning("%d %s link keys could not be written back", len(failed), self.route.source_object)
 
-    def _record(self, plan: Plan, page: pd.DataFrame | None) -> None:
-        """Store the page's bindings, errors and conflicts, and move the watermark past ``page`` (if given)."""
+    def _record(self, plan: Plan, page: pd.DataFrame | None, read_back: pd.DataFrame | None = None) -> None:
+        """Store the page's bindings, errors and conflicts, and move the watermark past ``page`` (if given); keep
+        the records written whose binding now holds their read-back's digest in the run's
+        :class:`~tandem.sync.read_backs.ReadBacks` (``read_back``: the batch's, from :meth:`_write`)."""
         context, route = self.context, self.route
         watermark = None
         newest = page["modified_at"].max() if page is not None else None
@@ -751,6 +881,7 @@ class EntityPass:
             if context.run_id is not None:
                 add_record_errors(session, context.run_id, plan.errors, job_id=self.job_id)
                 record_conflicts(session, context.run_id, plan.conflicts)
+        self._keep_read_back(plan, read_back, {c.key_id for c in result.conflicts})
         if result.conflicts:
             conflicts = [
                 RecordErrorEntry(

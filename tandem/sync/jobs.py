@@ -18,6 +18,9 @@ from tandem.sync.context import Route, SyncContext
 from tandem.sync.deletions import incremental_deletions
 from tandem.sync.entity_pass import EntityPass, PassResult
 
+#: The job figure counting the records found unchanged from this run's read-back, without being mapped again.
+READ_BACK_DETAIL = "unchanged since read-back"
+
 
 @dataclass
 class JobReport:
@@ -113,8 +116,9 @@ def run_entity_job(
         directions: the directions this run may move records in.
 
     Returns:
-        The job's report (an incremental job's details say how deletions were read on each side). Errors
-        other than record-level ones propagate (the job is marked failed).
+        The job's report (an incremental job's details say how deletions were read on each side; a two-way
+        job's, how many of its unchanged records the second pass knew from the first pass's read-back,
+        :data:`READ_BACK_DETAIL`). Errors other than record-level ones propagate (the job is marked failed).
     """
     entity = context.mappings.entity(entity_name)
     result = PassResult()
@@ -133,6 +137,8 @@ def run_entity_job(
                     start = get_watermark(session, context.connection_id, entity_name, route.source_side)
             result.absorb(EntityPass(context, route, job_id=job.id).run(start))
         job.counts = result.counts
+    if result.unchanged_read_back:
+        details = {**details, READ_BACK_DETAIL: result.unchanged_read_back}
     return job_report(entity_name, result, ran, details)
 
 

@@ -73,9 +73,12 @@ class Plan:
     skipped_values: dict[str, int] = field(default_factory=dict)
     relinked: list[Write] = field(default_factory=list)
     coupled: set[tuple[str, str]] = field(default_factory=set)
+    #: (source id, target id) of the records written whose target digest is the one their read-back gave.
+    read_back: list[tuple[str, str]] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
-        """Add ``n`` to the count ``name`` (inserted, modified, unchanged, coupled, failed, skipped)."""
+        """Add ``n`` to the count ``name`` (inserted, modified, unchanged, coupled, failed, skipped; and
+        ``unchanged_read_back``: of the unchanged, those known from this run's read-back without mapping)."""
         self.counts[name] = self.counts.get(name, 0) + n
 
 
