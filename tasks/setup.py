@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from prefect import task
 from prefect.cache_policies import NONE
@@ -32,6 +36,8 @@ from tandem.sync.pairing import (
 from tasks.retry import RETRIES, RETRY_JITTER, backoff, retry_on_transient
 
 log = logging.getLogger("tandem.run")
+
+T = TypeVar("T")
 
 
 @task(
@@ -68,16 +74,21 @@ def open_connection(
         The run's context (no run recorded yet: ``run_id`` is ``None``).
     """
     started_at = utc_now()
-    crm = block.crm_credentials.get_client()
-    erp = block.erp.get_client()
-    store = block.store.get_engine()
-    org_id, org_is_sandbox = crm.organization()
     erp_account = block.erp.account_id
-    check_environments(
-        block.environment, crm_org_id=org_id, crm_is_sandbox=org_is_sandbox,
-        erp_account=erp_account, erp_is_sandbox=block.erp.is_sandbox,
-    )
-    mappings = block.mapping_set_for_run()
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tandem-open") as pool:
+        # The ERP client (its WSDL), the state store (its schema) and the mappings are made while Salesforce is
+        # logged in to; each is taken where it was needed before, so the first failure is reported as it was.
+        erp_ready = _started(pool, block.erp.get_client)
+        store_ready = _started(pool, block.store.get_engine)
+        mappings_ready = _started(pool, block.mapping_set_for_run)
+        crm = block.crm_credentials.get_client()
+        erp, store = erp_ready.result(), store_ready.result()
+        org_id, org_is_sandbox = crm.organization()
+        check_environments(
+            block.environment, crm_org_id=org_id, crm_is_sandbox=org_is_sandbox,
+            erp_account=erp_account, erp_is_sandbox=block.erp.is_sandbox,
+        )
+        mappings = mappings_ready.result()
     require_org_metadata(crm, mappings, entities)  # the org has every object, field and access needed
     # The pairing recorded in the systems, read before anything is written: the org's first (it refuses
     # an org paired elsewhere before the ERP is asked anything), then the account's.
@@ -125,6 +136,11 @@ def begin_run(context: SyncContext, procedure: str, entities: list[str], *, flow
     for dead in crashed:
         log.warning("run %s (%s, flow run %s) had crashed: marked crashed", dead.id, dead.procedure, dead.flow_run_id)
     return replace(context, run_id=run.id)
+
+
+def _started(pool: ThreadPoolExecutor, make: Callable[[], T]) -> Future[T]:
+    """``make()`` started on ``pool`` in the caller's context (its log lines belong to the same run)."""
+    return pool.submit(contextvars.copy_context().run, make)
 
 
 #: What the systems answer for an object or record type they do not have.

@@ -179,7 +179,8 @@ def require_org_metadata(crm: RecordAdapter, mapping_set: MappingSet, entities: 
     """
     if not isinstance(crm, SalesforceAdapter):
         return
-    found = check_org(describer(crm.sf), mapping_set, entities=entities, package=package_definitions())
+    # The adapter's describes: each object is asked once in the run, whatever else checks or reads it.
+    found = check_org(crm.describe, mapping_set, entities=entities, package=package_definitions())
     problems = [p for p in found if p.packaged]
     if problems:
         lines = "\n".join(f"  {p.line()}" for p in problems)
