@@ -8,8 +8,9 @@ is rounded up to the next whole second after it started). Prefect's asynchronous
 (``join_on_exit=False``): the thread sees the flag at the end of its step and returns, sending nothing more.
 
 :func:`install` makes the synchronous engine do the same. The heartbeats are unchanged (same thread, same events,
-same interval, none after the run ends); only the wait at the end goes. It is installed when the ``flows`` package
-is imported, so every Tandem flow (deployed or called in-process) has it.
+same interval, none after the run ends); only the wait at the end goes. It is installed when
+:mod:`flows.orchestration` is imported (every flow module imports it), so every Tandem flow (deployed or called
+in-process) has it.
 """
 
 from __future__ import annotations

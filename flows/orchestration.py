@@ -16,6 +16,7 @@ from prefect.states import Completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from blocks.connection import SyncConnection
+from flows.heartbeats import install as end_runs_promptly
 from flows.parameters import EntityName, connection_name, selected_entities
 from tandem.mapping import Direction
 from tandem.store import get_connection_by_id, session_scope
@@ -30,6 +31,10 @@ from tasks.partition import PoolRunner, pool_runner, sync_entity_in_parts
 from tasks.report import RunProgress, publish_report, record_skip
 from tasks.setup import begin_run, open_connection
 from tasks.sync import sync_entity
+
+# Every flow module imports this one: its flow runs end when the flow ends (flows/heartbeats.py). Not done in the
+# package's __init__: importing ``flows`` must not load Prefect's settings before the demo has chosen its home.
+end_runs_promptly()
 
 
 @contextmanager

@@ -18,6 +18,23 @@ def run_demo(cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_the_demo_chooses_prefects_home_and_timeouts_before_prefect_reads_its_settings(tmp_path: Path) -> None:
+    """Prefect reads its settings once, when it is first imported: the demo's own (its home under .tandem/demo, a
+    temporary server given 120 s to start) hold only if importing the demo's module does not import Prefect."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    probe = (
+        "from pathlib import Path\n"
+        "import flows.demo\n"
+        f"flows.demo._prepare_environment(Path({str(tmp_path)!r}))\n"
+        "from prefect.settings import PREFECT_HOME, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as STARTUP\n"
+        "print(PREFECT_HOME.value(), STARTUP.value())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(tmp_path / "prefect"), "120"]
+
+
 def test_demo_syncs_then_finds_everything_in_step(tmp_path: Path) -> None:
     first = run_demo(tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

@@ -8,7 +8,7 @@ from uuid import UUID
 from prefect import flow
 from prefect.client.orchestration import get_client
 
-import flows  # noqa: F401 - importing the package adjusts Prefect's engine
+import flows.orchestration  # noqa: F401 - importing it adjusts Prefect's engine
 from flows.heartbeats import install
 
 #: Prefect's own end waits for the heartbeat thread's one-second sleep: at least this long after the flow began.
