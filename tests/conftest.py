@@ -35,27 +35,30 @@ def shared_erp_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     emulator.stop()
 
 
-#: The longest test files, longest first (their wall time in the run of 6 December 2026 with ``--durations``: the
-#: sandbox refresh's about 4 to 5 minutes on its worker, the others 1 to 2½). With ``--dist loadfile`` a worker that
-#: starts one of these near the end keeps the whole run waiting, so they are handed out first; every other file keeps
-#: its place. (This needs ``--no-loadscope-reorder`` in pyproject.toml's addopts: by default xdist hands out the
-#: files with the most tests first, whatever the collection order, and the sandbox refresh started a minute late.)
+#: The longest test files, longest first (their wall time in a run of 6 December 2026 with ``--durations``, after
+#: the day's CPU cuts: the sandbox refresh's about 4 minutes on its worker, the operator path's 3 with a schedule
+#: that must fire by itself, the others 1 to 2). With ``--dist loadfile`` a worker that starts one of these near the
+#: end keeps the whole run waiting, so they are handed out first; every other file keeps its place. (This needs
+#: ``--no-loadscope-reorder`` in pyproject.toml's addopts: by default xdist hands out the files with the most tests
+#: first, whatever the collection order, and the sandbox refresh started a minute late.)
 LONGEST_FIRST = (
     "tests/flows/test_sandbox_refresh.py",
-    "tests/flows/test_incremental_sync.py",
-    "tests/flows/test_review_and_tasks.py",
     "tests/deployments/test_operator_path.py",
+    "tests/flows/test_review_and_tasks.py",
+    "tests/deployments/test_partitioned_workers.py",
     "tests/flows/test_incremental_deletions.py",
-    "tests/flows/test_status_cards.py",
-    "tests/flows/test_field_level.py",
     "tests/flows/test_sync_properties.py",
-    "tests/flows/test_deletion_sweep.py",
+    "tests/flows/test_status_cards.py",
     "tests/test_demo.py",
-    "tests/flows/test_full_sync.py",
-    "tests/salesforce_metadata/test_metadata_api.py",
-    "tests/deployments/test_alerts.py",
-    "tests/flows/test_couple_records.py",
+    "tests/flows/test_incremental_sync.py",
+    "tests/flows/test_deletion_sweep.py",
     "tests/flows/test_kill_and_rerun.py",
+    "tests/flows/test_field_level.py",
+    "tests/deployments/test_alerts.py",
+    "tests/flows/test_full_sync.py",
+    "tests/flows/test_bulk_full_sync.py",
+    "tests/salesforce_metadata/test_metadata_api.py",
+    "tests/flows/test_couple_records.py",
 )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,9 @@ from blocks.salesforce import SalesforceCredentials
 from blocks.store import StateStore
 from flows.initial_import import initial_import
 from flows.parameters import EntityName
+from tandem.mapping import MAPPINGS_DIR, load_mapping_set
+from tandem.store import create_connection, create_schema, create_store_engine, require_id, session_scope
+from tandem.sync.context import SyncContext
 from tests.support.blocks import save_block
 from tests.support.emulator import RunningEmulator
 
@@ -84,6 +90,25 @@ def save_connection(
     )
     save_block(block, name)
     return block
+
+
+@contextmanager
+def engine_context(
+    crm: RunningEmulator, erp: RunningEmulator, store_path: Path, name: str, **fields: Any
+) -> Iterator[SyncContext]:
+    """A sync context for the engine without Prefect: both emulators, the default mappings, a new state store at
+    ``store_path`` holding one connection ``name``; ``fields`` set the context's own (``page_size``, ``dry_run``)."""
+    store = create_store_engine(f"sqlite:///{store_path}")
+    create_schema(store)
+    with session_scope(store) as session:
+        connection = create_connection(session, name=name, crm_org_id="00D000000000001", erp_account_id="1")
+        connection_id = require_id(connection)
+    try:
+        yield SyncContext(connection_id=connection_id, store=store, crm=salesforce_block(crm).get_client(),
+                          erp=erp_block(erp).get_client(), mappings=load_mapping_set(MAPPINGS_DIR / "default.yaml"),
+                          started_at=datetime.now(UTC), **fields)
+    finally:
+        store.dispose()
 
 
 #: The reminder-task entity, as the flows take it.

@@ -5,7 +5,6 @@ read-back is still carried back. Against both emulators (demo data)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,13 @@ from sqlmodel import select
 
 from flows.full_sync import full_sync
 from flows.parameters import EntityName
-from tandem.mapping import Direction, load_mapping_set
-from tandem.store import create_connection, create_schema, create_store_engine, require_id, session_scope
+from tandem.mapping import Direction
+from tandem.store import session_scope
 from tandem.store.tables import Binding
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.entity_pass import EntityPass
 from tandem.sync.jobs import READ_BACK_DETAIL, run_entity_job
-from tests.flows.conftest import erp_block, salesforce_block, save_connection
+from tests.flows.conftest import engine_context, save_connection
 from tests.support.emulator import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,18 +28,9 @@ EDITED_PHONE = "+1 555 0142"
 @pytest.fixture
 def context(fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path) -> Iterator[SyncContext]:
     """A sync context on both emulators (demo data) and an empty state store."""
-    crm, erp = fresh
-    store = create_store_engine(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    create_schema(store)
-    with session_scope(store) as session:
-        connection = create_connection(session, name="echo", crm_org_id="00D000000000001", erp_account_id="1")
-        connection_id = require_id(connection)
-    mappings = load_mapping_set(ROOT / "mappings" / "default.yaml")
     # Pages of 100: the 300 records read back are more than a page, so the opposite pass reads narrow first.
-    yield SyncContext(connection_id=connection_id, store=store, crm=salesforce_block(crm).get_client(),
-                      erp=erp_block(erp).get_client(), mappings=mappings, started_at=datetime.now(UTC),
-                      page_size=100)
-    store.dispose()
+    with engine_context(*fresh, tmp_path / "state.sqlite3", "echo", page_size=100) as context:
+        yield context
 
 
 def test_a_record_edited_after_its_read_back_is_still_carried_back(context: SyncContext) -> None:

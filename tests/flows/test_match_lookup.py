@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tandem.mapping import Direction, EntityMapping, MappingSet, MatchKey, load_mapping_set
-from tandem.store import create_connection, create_schema, create_store_engine, require_id, session_scope
+from tandem.mapping import Direction, EntityMapping, MappingSet, MatchKey
 from tandem.sync.context import Route, SyncContext
 from tandem.sync.coupling import COUNT_BEFORE_LOOKUP, WHOLE_READ_PER_ROW, MatchIndex
 from tandem.sync.entity_pass import EntityPass
-from tests.flows.conftest import erp_block, salesforce_block
+from tests.flows.conftest import engine_context
 from tests.support.emulator import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,17 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def context(fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path) -> Iterator[SyncContext]:
     """A sync context on both emulators (demo data) and an empty state store; a dry run (nothing is written)."""
-    crm, erp = fresh
-    store = create_store_engine(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    create_schema(store)
-    with session_scope(store) as session:
-        connection = create_connection(session, name="lookup", crm_org_id="00D000000000001", erp_account_id="1")
-        connection_id = require_id(connection)
-    mappings = load_mapping_set(ROOT / "mappings" / "default.yaml")
-    yield SyncContext(connection_id=connection_id, store=store, crm=salesforce_block(crm).get_client(),
-                      erp=erp_block(erp).get_client(), mappings=mappings, started_at=datetime.now(UTC),
-                      page_size=200, dry_run=True)
-    store.dispose()
+    with engine_context(*fresh, tmp_path / "state.sqlite3", "lookup", page_size=200, dry_run=True) as context:
+        yield context
 
 
 def _entity(mappings: MappingSet, *groups: list[tuple[str, str]]) -> EntityMapping:
