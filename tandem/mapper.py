@@ -1,8 +1,10 @@
 """Turn a page of one system's records into the other system's shape, following an entity mapping.
 
 Vectorised with pandas: one pass per field over the page, never per record and field in Python
-loops beyond building the final dictionaries. Values a value map does not list are *not synced*:
-the field is left out of that record (the target keeps its value) and the skip is counted.
+loops beyond building the final dictionaries; the records' field digests are made from the same
+columns, field by field (:meth:`tandem.store.digests.DigestMaker.digests`), not from the records.
+Values a value map does not list are *not synced*: the field is left out of that record (the target
+keeps its value) and the skip is counted.
 
 Typed values are parsed with explicit formats and checked, never coerced:
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -413,6 +415,7 @@ class Mapper:
         columns: dict[str, list[Any]] = {}
         failed: dict[int, RecordFailure] = {}
         skipped_at: dict[int, list[str]] = {}
+        left_out: set[int] = set()  # the records that leave a field out
         ids = frame["id"].astype(str).tolist()
         for f in self.fields:
             target = self._target(f)
@@ -439,23 +442,32 @@ class Mapper:
                             "coupled (not synced yet)",
                         ),
                     )
-            for position, value in enumerate(values.tolist()):
-                if value is _OMIT:
-                    skipped_at.setdefault(position, []).append(target)
+            column = values.tolist()
+            omitted = [position for position, value in enumerate(column) if value is _OMIT]
+            for position in omitted:
+                skipped_at.setdefault(position, []).append(target)
             if target in self._create_only:
-                values = values.where(creating.to_numpy(), _OMIT)
-            columns[target] = values.tolist()
+                column = values.where(creating.to_numpy(), _OMIT).tolist()
+                omitted = [position for position, value in enumerate(column) if value is _OMIT]
+            left_out.update(omitted)
+            columns[target] = column
+        if not columns:  # no field travels this way: nothing to write
+            return page
+        kept: Sequence[int] = range(n)
+        if failed:
+            kept = [position for position in kept if position not in failed]
+            columns = {target: [column[p] for p in kept] for target, column in columns.items()}
+            page.failures = [failed[position] for position in sorted(failed)]
         targets = list(columns)
-        rows = zip(*(columns[t] for t in targets), strict=True)
-        for position, row in enumerate(rows):
-            if position in failed:
-                page.failures.append(failed[position])
-                continue
-            record = {name: value for name, value in zip(targets, row, strict=True) if value is not _OMIT}
-            page.source_ids.append(ids[position])
-            page.records.append(record)
-            page.skipped_fields.append(skipped_at.get(position, []))
-            page.hashes.append(self.digests.digest(record))
+        page.source_ids = [ids[position] for position in kept]
+        page.records = [
+            {name: value for name, value in zip(targets, row, strict=True) if value is not _OMIT}
+            if position in left_out
+            else dict(zip(targets, row, strict=True))
+            for position, row in zip(kept, zip(*columns.values(), strict=True), strict=True)
+        ]
+        page.skipped_fields = [skipped_at.get(position, []) for position in kept]
+        page.hashes = self.digests.digests(columns, len(kept), absent=_OMIT)
         return page
 
     def _problem(self, f: FieldMap, code: str) -> str:

@@ -18,9 +18,10 @@ every field counts as changed when the record differs).
 
 from __future__ import annotations
 
-import base64
-import hashlib
+from base64 import urlsafe_b64encode
 from collections.abc import Collection, Mapping, Sequence
+from hashlib import blake2b
+from itertools import chain
 from typing import Any
 
 from tandem.store.hashing import canonical_form
@@ -36,11 +37,27 @@ ABSENT = "~" * FIELD_CHARS
 _HEADER = 1 + SIGNATURE_CHARS
 #: Text values remembered per field.
 _CACHE_SIZE = 4096
+#: Bytes of a field digest (base64 turns each 3 bytes into 4 characters, so the field digests of a record
+#: encoded together are the field digests encoded one by one, side by side).
+_FIELD_BYTES = FIELD_CHARS * 3 // 4
+#: Stands for a field left out in a column of raw digests (its place is then filled with :data:`ABSENT`).
+_GAP = bytes(_FIELD_BYTES)
+#: A field left out of a record given to :meth:`DigestMaker.digest`.
+_LEFT_OUT = object()
+#: BLAKE2b of a field digest's size, nothing hashed yet: copied for each value (cheaper than a new one).
+_FIELD_HASH = blake2b(digest_size=_FIELD_BYTES)
 
 
 def _digest(text: str, size: int) -> str:
-    raw = hashlib.blake2b(text.encode("utf-8"), digest_size=size * 6 // 8).digest()
-    return base64.urlsafe_b64encode(raw).decode("ascii")
+    raw = blake2b(text.encode("utf-8"), digest_size=size * 3 // 4).digest()
+    return urlsafe_b64encode(raw).decode("ascii")
+
+
+def _raw_digest(value: Any) -> bytes:
+    """The field digest of ``value`` before base64 (:func:`value_digest` of ``value``, decoded)."""
+    hashed = _FIELD_HASH.copy()
+    hashed.update(canonical_form(value).encode("utf-8"))
+    return hashed.digest()
 
 
 def signature(names: Sequence[str]) -> str:
@@ -68,30 +85,87 @@ class DigestMaker:
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
         self.prefix = MARK + signature(self.names)
-        self._cache: dict[str, dict[str, str]] = {name: {} for name in self.names}
-        self._null = value_digest(None)
+        self._cache: dict[str, dict[str, bytes]] = {name: {} for name in self.names}
+        self._null = _raw_digest(None)
 
     def digest(self, record: Mapping[str, Any]) -> str:
         """The digest of ``record`` (its fields outside :attr:`names` are not part of it)."""
-        parts = [self.prefix]
-        for name in self.names:
-            if name not in record:
-                parts.append(ABSENT)
-                continue
-            value = record[name]
-            if value is None:
-                parts.append(self._null)
-            elif type(value) is str:  # the common case: cached per field (texts repeat: picklists, states)
-                cache = self._cache[name]
-                found = cache.get(value)
-                if found is None:
-                    found = value_digest(value)
+        null = self._null
+        raws = [
+            _GAP if value is _LEFT_OUT else null if value is None else _raw_digest(value)
+            for value in (record.get(name, _LEFT_OUT) for name in self.names)
+        ]
+        text = urlsafe_b64encode(b"".join(raws)).decode("ascii")
+        if all(raw is not _GAP for raw in raws):
+            return self.prefix + text
+        return self.prefix + "".join(
+            ABSENT if raw is _GAP else text[index * FIELD_CHARS : (index + 1) * FIELD_CHARS]
+            for index, raw in enumerate(raws)
+        )
+
+    def digests(self, columns: Mapping[str, Sequence[Any]], size: int, *, absent: object) -> list[str]:
+        """The digests of ``size`` records given field by field: what :meth:`digest` gives each record.
+
+        Args:
+            columns: per field, the records' values in order (fields outside :attr:`names` are not part of
+                the digests; a field not among the columns is left out of every record).
+            size: how many records.
+            absent: the value that stands for a field the record leaves out.
+        """
+        if size == 0:
+            return []
+        raws: list[list[bytes]] = []
+        gaps: dict[int, set[int]] = {}
+        for index, name in enumerate(self.names):
+            values = columns.get(name)
+            column, gapped = ([_GAP] * size, True) if values is None else self._raw_column(name, values, absent)
+            if gapped:
+                for row, raw in enumerate(column):
+                    if raw is _GAP:
+                        gaps.setdefault(row, set()).add(index)
+            raws.append(column)
+        # One base64 text for the page, row by row: each record's part is its field digests side by side.
+        text = urlsafe_b64encode(b"".join(chain.from_iterable(zip(*raws, strict=True)))).decode("ascii")
+        width = FIELD_CHARS * len(self.names)
+        prefix = self.prefix
+        if not width:
+            return [prefix] * size
+        out = [prefix + text[start : start + width] for start in range(0, size * width, width)]
+        for row, left_out in gaps.items():
+            part = text[row * width : (row + 1) * width]
+            out[row] = prefix + "".join(
+                ABSENT if index in left_out else part[index * FIELD_CHARS : (index + 1) * FIELD_CHARS]
+                for index in range(len(self.names))
+            )
+        return out
+
+    def _raw_column(self, name: str, values: Sequence[Any], absent: object) -> tuple[list[bytes], bool]:
+        """The raw digest of each value of field ``name`` (:data:`_GAP` where the value is ``absent``), and
+        whether a value was ``absent``."""
+        cache = self._cache[name]  # texts repeat (picklists, states): remembered per field
+        null = self._null
+        fresh, form = _FIELD_HASH.copy, canonical_form
+        gapped = False
+        out: list[bytes] = []
+        append = out.append
+        for value in values:
+            if type(value) is str:  # the common case: _raw_digest inlined
+                raw = cache.get(value)
+                if raw is None:
+                    hashed = fresh()
+                    hashed.update(form(value).encode("utf-8"))
+                    raw = hashed.digest()
                     if len(cache) < _CACHE_SIZE:
-                        cache[value] = found
-                parts.append(found)
+                        cache[value] = raw
+            elif value is None:
+                raw = null
+            elif value is absent:
+                raw = _GAP
+                gapped = True
             else:
-                parts.append(value_digest(value))
-        return "".join(parts)
+                raw = _raw_digest(value)
+            append(raw)
+        return out, gapped
 
     def fields(self, digest: str | None) -> dict[str, str] | None:
         """Each field's digest in ``digest``, or ``None`` when it was not made with these fields."""
