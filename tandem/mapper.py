@@ -130,8 +130,9 @@ class MappedPage:
 
 
 def render_template(template: str, values: Mapping[str, Any]) -> str:
-    """Replace ``{{name}}`` placeholders in ``template`` with ``values[name]`` (missing → empty)."""
-    return _PLACEHOLDER.sub(lambda m: "" if values.get(m.group(1)) is None else str(values[m.group(1)]), template)
+    """Replace ``{{name}}`` placeholders in ``template`` with ``values[name]`` (missing → empty: absent, ``None``, or
+    a frame's NaN, NaT or NA, as pandas reads an empty text cell)."""
+    return _PLACEHOLDER.sub(lambda m: "" if _is_missing(values.get(m.group(1))) else str(values[m.group(1)]), template)
 
 
 def template_fields(template: str) -> list[str]:

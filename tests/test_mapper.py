@@ -134,6 +134,10 @@ def test_hashes_see_content_not_key_order(mappings: MappingSet) -> None:
     page = Mapper(mappings.entity("customer"), Direction.TO_CRM).map_page(frame)
     assert page.hashes[0] == page.hashes[1]
     assert render_template("{{a}} and {{ b }}", {"a": 1}) == "1 and "
+    # A frame's empty cell (pandas 3 reads an empty text as NaN) is missing too, never the text "nan".
+    empty = pd.DataFrame({"a": pd.array(["x", None], dtype="str")}).iloc[1].to_dict()
+    assert render_template("[{{a}}]", empty) == "[]"
+    assert render_template("[{{a}}]", {"a": float("nan")}) == render_template("[{{a}}]", {"a": pd.NA}) == "[]"
 
 
 def test_an_unresolved_reference_can_be_omitted_instead_of_failing() -> None:
