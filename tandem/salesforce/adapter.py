@@ -176,7 +176,7 @@ class SalesforceAdapter:
         if bulk_read_threshold is not None and bulk_read_threshold < 0:
             raise ValueError("bulk_read_threshold must be 0 or more records (None or 0: reads never use Bulk API 2.0)")
         self.bulk_read_threshold = bulk_read_threshold or 0
-        self._bulk_reads = BulkQueryReader(self._call, records_to_frame, timeout=bulk_timeout)
+        self._bulk_reads = BulkQueryReader(self._call, self._described, records_to_frame, timeout=bulk_timeout)
 
     def _call(self, action: Callable[[Salesforce], T]) -> T:
         """Run ``action(client)``, renewing an expired session once; classify every failure."""

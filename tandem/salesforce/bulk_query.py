@@ -87,21 +87,23 @@ class BulkQueryReader:
 
     Args:
         call: runs one request against the client (the adapter's session renewal and error classification).
+        describe: an object's describe (the adapter's, asked once per object in a run).
         to_frame: turns records and the requested fields into a frame (the REST path's ``records_to_frame``).
         timeout: seconds to wait for a job to finish; past it the job is aborted and the read goes
             through REST.
         max_records: records asked for per results page.
     """
 
-    def __init__(self, call: Caller[Any], to_frame: ToFrame, *, timeout: float,
-                 max_records: int = RESULT_PAGE_RECORDS) -> None:
+    def __init__(self, call: Caller[Any], describe: Callable[[str], dict[str, Any]], to_frame: ToFrame, *,
+                 timeout: float, max_records: int = RESULT_PAGE_RECORDS) -> None:
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self._call = call
+        self._describe_object = describe
         self._to_frame = to_frame
         self.timeout = timeout
         self.max_records = max_records
-        self._describes: dict[str, dict[str, dict[str, Any]]] = {}
+        self._fields: dict[str, dict[str, dict[str, Any]]] = {}
 
     def read(self, entity: str, fields: Sequence[str], *, since: datetime | None, page_size: int,
              skip: frozenset[str] = frozenset(), total: int | None = None) -> Iterator[pd.DataFrame] | None:
@@ -234,11 +236,10 @@ class BulkQueryReader:
             yield record
 
     def _describe(self, entity: str) -> dict[str, dict[str, Any]]:
-        """``entity``'s fields by lower-case name (describe, asked once per object)."""
-        if entity not in self._describes:
-            answer = self._call(lambda sf: getattr(sf, entity).describe())
-            self._describes[entity] = {str(f["name"]).lower(): f for f in answer["fields"]}
-        return self._describes[entity]
+        """``entity``'s fields by lower-case name (from its describe)."""
+        if entity not in self._fields:
+            self._fields[entity] = {str(f["name"]).lower(): f for f in self._describe_object(entity)["fields"]}
+        return self._fields[entity]
 
     def _column_types(self, entity: str, select: Sequence[str]) -> dict[str, Callable[[str], Any]]:
         """The converter of every selected column (by lower-case name), parent fields by their object's describe."""

@@ -43,6 +43,11 @@ def test_the_runs_checks_and_reads_share_one_describe_per_object(emulator: Runni
     assert adapter.key_prefix("Account") == "001"
     assert adapter.describe("Account") is adapter.describe("Account")
     assert describes(emulator) == checked  # Account was described by the check: nothing asked again
+    # A read through a Bulk API 2.0 query job converts its CSV by the same describe.
+    frames = adapter._bulk_reads.read("Account", ["Name"], since=None, page_size=500)
+    assert frames is not None
+    assert all("Name" in frame for frame in frames)
+    assert describes(emulator) == checked
 
     assert adapter.describe("Gadget__c") is None  # an object the org lacks
     with pytest.raises(FatalSyncError) as missing:

@@ -46,7 +46,7 @@ def test_results_out_of_systemmodstamp_order_stop_the_read_loudly(org: RunningEm
     assert all(r.ok for r in client.update_batch("Account", [{"id": oldest, "Name": "Touched last"}]))
     # without ORDER BY the emulator answers in creation order: the touched account is first, yet the newest
     _, job_id = finished_job(org, "SELECT Id, SystemModstamp, Name FROM Account")
-    reader = BulkQueryReader(client._call, records_to_frame, timeout=30)
+    reader = BulkQueryReader(client._call, client._described, records_to_frame, timeout=30)
     frames = reader._frames(job_id, ["Name"], reader._column_types("Account", ["Id", "SystemModstamp", "Name"]),
                             page_size=200, skip=frozenset(), total=None)
 

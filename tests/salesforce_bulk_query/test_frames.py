@@ -69,7 +69,7 @@ def test_every_field_tandem_maps_reads_the_same_through_a_query_job(org: Running
     add_awkward_records(org)
     client = adapter(org)
     # 70 records a results page: several pages, each followed to the next by its Sforce-Locator
-    reader = BulkQueryReader(client._call, records_to_frame, timeout=60, max_records=70)
+    reader = BulkQueryReader(client._call, client._described, records_to_frame, timeout=60, max_records=70)
     checked = 0
     for entity, fields in objects_and_fields().items():
         rest = rest_read(org, entity, fields)
