@@ -43,6 +43,12 @@ def tail(path: Path, lines: int = 60) -> str:
     return "\n".join(text[-lines:]) or f"({path} is empty)"
 
 
+#: How long a stopped server or worker is given to exit before it is killed. A server exits in 1-2 s; a worker that
+#: ran flow runs sometimes kept its process for the whole grace period under load (20 s, then killed, on the pytest
+#: worker that was waiting for it).
+STOP_SECONDS = 5.0
+
+
 @dataclass
 class Background:
     """A command started in its own process group, its output in a log file."""
@@ -59,14 +65,16 @@ class Background:
         """The end of the process's output, headed by its name."""
         return f"--- last lines of the {self.name} log ({self.log_path}) ---\n{tail(self.log_path, lines)}"
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
         """SIGTERM to the whole process group, SIGKILL after ``timeout`` seconds."""
         stop_all([self], timeout=timeout)
 
 
-def stop_all(processes: list[Background], timeout: float = 20.0) -> None:
+def stop_all(processes: list[Background], timeout: float = STOP_SECONDS) -> None:
     """Stop several background commands together: SIGTERM to each process group at once, then SIGKILL to those
-    still running ``timeout`` seconds later (one grace period for all, not one each)."""
+    still running ``timeout`` seconds later (one grace period for all, not one each), and to every process they
+    started (a worker's flow runs run in process groups of their own)."""
+    started = [pid for process in processes for pid in descendants(process.popen.pid)]
     for process in processes:
         if process.popen.poll() is None:
             _signal_group(process.popen.pid, signal.SIGTERM)
@@ -77,8 +85,35 @@ def stop_all(processes: list[Background], timeout: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             _signal_group(process.popen.pid, signal.SIGKILL)
             process.popen.wait(timeout=10)
-        # Whatever the leader left behind in its group (a flow run the worker started) goes too.
+        # Whatever the leader left behind in its group goes too.
         _signal_group(process.popen.pid, signal.SIGKILL)
+    for pid, started_at in started:
+        if _start_time(pid) == started_at:  # the same process, not a later one given its number
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """The processes ``pid`` started, and theirs, each with its start time (from ``/proc``; none without it)."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        with suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
+    found, pending = [], list(children.get(pid, []))
+    while pending:
+        child = pending.pop()
+        found.append(child)
+        pending.extend(children.get(child[0], []))
+    return found
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot), or None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

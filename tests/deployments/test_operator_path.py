@@ -312,9 +312,11 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     ], unknown.stderr
     # The operator's path: `tandem deploy --connection NAME`, the initial import once (Run in the UI), nothing else.
     # (No flow runs in this process: its events would stay queued for this module's server after it stops.)
-    # The schedules first fire a minute after the deploy: after the initial import below has turned sync on (a run
-    # that fires before it is rightly skipped: "sync is not enabled on the connection").
-    deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "60")
+    # The schedules must first fire after the initial import has turned sync on (a run that fires before it is
+    # rightly skipped, "sync is not enabled on the connection", and the next one is an interval later): deployed to
+    # start in 10 minutes, whatever the import takes; once it is done, deploying the schedule again (an update of the
+    # same deployment) anchors it 5 seconds on.
+    deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "600")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     name = f"incremental-sync/{CONNECTION}-incremental-erp-to-crm"
     assert f"{CONNECTION}-incremental-erp-to-crm" in deployed.stdout
@@ -325,6 +327,9 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
         )
     imported = wait_for_final_state(importing.id, worker)
     assert imported.state_name == "Completed", imported.state_name
+    again = tandem_cli(server, "deploy", "--connection", CONNECTION, "--only", "incremental-erp-to-crm",
+                       "--start-in", "5")
+    assert again.returncode == 0 and again.stdout.count(f"{CONNECTION}-") == 1, again.stdout + again.stderr
     with client() as prefect:
         deployment = prefect.read_deployment_by_name(name)
         [schedule] = deployment.schedules
