@@ -13,15 +13,15 @@ from tests.support.prefect_harness import prefect_harness, run_directory
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: one pytest-xdist worker more than the cores this process may use.
+    """``-n auto``: two pytest-xdist workers per core this process may use.
 
     Part of a flow test is waiting (injected latency, a schedule firing by itself, a killed run's lock running out),
-    so a worker per core leaves cores idle; more workers than that oversubscribe the cores, and every process then
-    spends more CPU on the same work (measured on 2 idle cores, 6 December 2026: 2 workers 499 s of wall time and
-    666 s of CPU, 3 workers 388 s and 636 s, 4 workers 485 s and 925 s). ``-n N`` or ``PYTEST_XDIST_AUTO_NUM_WORKERS``
-    choose otherwise.
+    so a worker per core leaves cores idle. Measured on 2 cores, 6 December 2026, the same code back to back: 4
+    workers 503 s of wall time and 940 s of CPU, 3 workers 570 s and 1,050 s (the machine was slow that hour: an
+    hour earlier 3 workers took 388 s and 2 workers 499 s). ``-n N`` or ``PYTEST_XDIST_AUTO_NUM_WORKERS`` choose
+    otherwise.
     """
-    return len(os.sched_getaffinity(0)) + 1
+    return 2 * len(os.sched_getaffinity(0))
 
 
 @pytest.fixture(scope="session")
