@@ -315,7 +315,8 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     # The schedules must first fire after the initial import has turned sync on (a run that fires before it is
     # rightly skipped, "sync is not enabled on the connection", and the next one is an interval later): deployed to
     # start in 10 minutes, whatever the import takes; once it is done, deploying the schedule again (an update of the
-    # same deployment) anchors it 5 seconds on.
+    # same deployment) anchors it 30 seconds on. (The anchor is taken when the deploy starts: 5 seconds were gone
+    # under load before the scheduler saw the schedule, and its first run was then 5 minutes away.)
     deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "600")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     name = f"incremental-sync/{CONNECTION}-incremental-erp-to-crm"
@@ -328,7 +329,7 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     imported = wait_for_final_state(importing.id, worker)
     assert imported.state_name == "Completed", imported.state_name
     again = tandem_cli(server, "deploy", "--connection", CONNECTION, "--only", "incremental-erp-to-crm",
-                       "--start-in", "5")
+                       "--start-in", "30")
     assert again.returncode == 0 and again.stdout.count(f"{CONNECTION}-") == 1, again.stdout + again.stderr
     with client() as prefect:
         deployment = prefect.read_deployment_by_name(name)
