@@ -97,8 +97,8 @@ def descendants(pid: int) -> list[tuple[int, str]]:
     """The processes ``pid`` started, and theirs, each with its start time (from ``/proc``; none without it)."""
     children: dict[int, list[tuple[int, str]]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
-        with suppress(OSError, IndexError, ValueError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat(int(entry.name))
+        if fields is not None:
             children.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
     found, pending = [], list(children.get(pid, []))
     while pending:
@@ -110,10 +110,17 @@ def descendants(pid: int) -> list[tuple[int, str]]:
 
 def _start_time(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks after boot), or None when there is no such process."""
+    fields = _stat(pid)
+    return fields[19] if fields is not None else None
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command's name (state, parent, ...), or None: no such process."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
         return None
+    return fields if len(fields) > 19 else None
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
