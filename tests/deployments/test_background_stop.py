@@ -23,6 +23,8 @@ def test_a_stopped_command_takes_what_it_started_in_another_session_with_it(tmp_
     while not log.read_text().strip() and time.monotonic() < deadline:
         time.sleep(0.05)
     child = int(log.read_text().split()[0])
+    while running(child) and os.getpgid(child) == spawner.popen.pid and time.monotonic() < deadline:
+        time.sleep(0.05)  # `$!` is printed as soon as bash forks: `setsid` may not have run yet
     assert running(child) and os.getpgid(child) != spawner.popen.pid  # out of the spawner's process group
 
     spawner.stop(timeout=2)
