@@ -41,11 +41,11 @@ from tests.support.emulator import RunningEmulator
 POOL = "tandem"
 CONNECTION = "partitioned"
 #: Records on each side; with MIN_RECORDS a part, each direction's read splits into PARTITIONS.
-ERP_CUSTOMERS = 1000
-SF_ACCOUNTS = 1000
-SAME_NAMES = 100  # accounts named as ERP customers: coupled by the match key, never duplicated
+ERP_CUSTOMERS = 400
+SF_ACCOUNTS = 400
+SAME_NAMES = 40  # accounts named as ERP customers: coupled by the match key, never duplicated
 PARTITIONS = 3
-MIN_RECORDS = 250
+MIN_RECORDS = 100
 RUN_SECONDS = 300.0
 WORKER_STARTUP_SECONDS = 90.0
 
