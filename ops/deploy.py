@@ -115,28 +115,44 @@ def deploy_connection(
     """
     require_server()
     block_id = _connection_block_id(connection)
-    generated = connection_file(
-        load_templates(), connection, block_id, now=datetime.now(UTC), start_in=start_in, only=only
-    )
+    templates = load_templates()
+    generated = connection_file(templates, connection, block_id, now=datetime.now(UTC), start_in=start_in, only=only)
+    if print_only:
+        return [yaml.safe_dump(_in_pool(generated, pool), sort_keys=False, allow_unicode=True)]
+    _ensure_pool(pool)
+    flows = {str(d["entrypoint"]): _load_flow(str(d["entrypoint"])) for d in generated["deployments"]}
+    # The schedules' anchor is taken again once the flows are imported (seconds on a busy machine): a short
+    # ``start_in`` still lies ahead when the scheduler first sees the schedules.
+    generated = connection_file(templates, connection, block_id, now=datetime.now(UTC), start_in=start_in, only=only)
+    return [
+        _apply(deployment, generated.get("pull") or [], flows[str(deployment["entrypoint"])])
+        for deployment in _in_pool(generated, pool)["deployments"]
+    ]
+
+
+def _in_pool(generated: dict[str, Any], pool: str) -> dict[str, Any]:
+    """``generated`` with every deployment sent to the work pool ``pool``."""
     for deployment in generated["deployments"]:
         deployment["work_pool"] = {**deployment.get("work_pool", {}), "name": pool}
-    if print_only:
-        return [yaml.safe_dump(generated, sort_keys=False, allow_unicode=True)]
-    _ensure_pool(pool)
-    return [_apply(deployment, generated.get("pull") or []) for deployment in generated["deployments"]]
+    return generated
 
 
-def _apply(deployment: dict[str, Any], pull_steps: list[dict[str, Any]]) -> str:
-    """Create or update one deployment as ``prefect deploy`` would; return its full name."""
+def _load_flow(entrypoint: str) -> Any:
+    """The flow object of a deployment's ``path:function`` entrypoint (imports the flow's module)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    path, _, function = entrypoint.partition(":")
+    return load_flow_from_entrypoint(f"{PROJECT_ROOT / path}:{function}")
+
+
+def _apply(deployment: dict[str, Any], pull_steps: list[dict[str, Any]], flow: Any) -> str:
+    """Create or update one deployment of ``flow`` as ``prefect deploy`` would; return its full name."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentScheduleCreate
     from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
-    from prefect.flows import load_flow_from_entrypoint
     from prefect.utilities.callables import parameter_schema
 
-    path, _, function = str(deployment["entrypoint"]).partition(":")
-    flow: Any = load_flow_from_entrypoint(f"{PROJECT_ROOT / path}:{function}")
     schedules = []
     for spec in deployment.get("schedules") or []:
         if "interval" in spec:

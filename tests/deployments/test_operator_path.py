@@ -302,6 +302,29 @@ def tandem_cli(server: PrefectServer, *args: str, timeout: float = 300.0) -> sub
     )
 
 
+#: ``tandem`` as its entry point runs it, but importing the flows' shared module takes ``SLOW_IMPORT_SECONDS`` longer
+#: (a busy machine; the flows are imported after the command has started).
+SLOW_IMPORT_SECONDS = 8
+SLOW_TANDEM = (
+    "import sys, time\n"
+    "class SlowImport:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    f"        if name == 'flows.orchestration': time.sleep({SLOW_IMPORT_SECONDS})\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, SlowImport())\n"
+    "from ops.cli import main\n"
+    "sys.exit(main())\n"
+)
+
+
+def tandem_cli_slow_import(server: PrefectServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``tandem ARGS`` against this server with the flows slow to import (:data:`SLOW_TANDEM`)."""
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", SLOW_TANDEM, *args], cwd=ROOT, env=server.env(),
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
 def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_the_run(
     server: PrefectServer, worker: Background, pool: str, connection: Path
 ) -> None:
@@ -315,8 +338,8 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     # The schedules must first fire after the initial import has turned sync on (a run that fires before it is
     # rightly skipped, "sync is not enabled on the connection", and the next one is an interval later): deployed to
     # start in 10 minutes, whatever the import takes; once it is done, deploying the schedule again (an update of the
-    # same deployment) anchors it 30 seconds on. (The anchor is taken when the deploy starts: 5 seconds were gone
-    # under load before the scheduler saw the schedule, and its first run was then 5 minutes away.)
+    # same deployment) anchors it 30 seconds on, counted from when the flows are imported: here they import 8 s
+    # slower, and the first run is still about 30 s away when the command ends.
     deployed = tandem_cli(server, "deploy", "--connection", CONNECTION, "--start-in", "600")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     name = f"incremental-sync/{CONNECTION}-incremental-erp-to-crm"
@@ -328,13 +351,16 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
         )
     imported = wait_for_final_state(importing.id, worker)
     assert imported.state_name == "Completed", imported.state_name
-    again = tandem_cli(server, "deploy", "--connection", CONNECTION, "--only", "incremental-erp-to-crm",
-                       "--start-in", "30")
+    again = tandem_cli_slow_import(server, "deploy", "--connection", CONNECTION, "--only", "incremental-erp-to-crm",
+                                   "--start-in", "30")
+    ended = datetime.now(UTC)
     assert again.returncode == 0 and again.stdout.count(f"{CONNECTION}-") == 1, again.stdout + again.stderr
     with client() as prefect:
         deployment = prefect.read_deployment_by_name(name)
         [schedule] = deployment.schedules
         assert schedule.active and deployment.tags == ["tandem", "incremental-sync", f"connection:{CONNECTION}"]
+        # 30 s ahead of the import, less the second its anchor drops and the deployment's creation.
+        assert schedule.schedule.anchor_date >= ended + timedelta(seconds=30 - 5), (schedule.schedule, ended)
         assert deployment.parameters["connection"] == connection_ref()
         paused = prefect.read_deployment_by_name(f"incremental-sync/{CONNECTION}-incremental-two-way")
         assert [s.active for s in paused.schedules] == [False]
