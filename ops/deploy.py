@@ -120,7 +120,8 @@ def deploy_connection(
     if print_only:
         return [yaml.safe_dump(_in_pool(generated, pool), sort_keys=False, allow_unicode=True)]
     _ensure_pool(pool)
-    flows = {str(d["entrypoint"]): _load_flow(str(d["entrypoint"])) for d in generated["deployments"]}
+    entrypoints = {str(deployment["entrypoint"]) for deployment in generated["deployments"]}
+    flows = {entrypoint: _load_flow(entrypoint) for entrypoint in entrypoints}  # each flow imported once
     # The schedules' anchor is taken again once the flows are imported (seconds on a busy machine): a short
     # ``start_in`` still lies ahead when the scheduler first sees the schedules.
     generated = connection_file(templates, connection, block_id, now=datetime.now(UTC), start_in=start_in, only=only)
