@@ -49,6 +49,19 @@ def load_templates(project_root: Path = PROJECT_ROOT) -> dict[str, Any]:
     return data
 
 
+def chosen_templates(templates: dict[str, Any], only: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The deployment templates of ``templates`` named in ``only`` (all when it is empty), in the file's order.
+
+    Raises:
+        CommandError: ``only`` names a template that does not exist.
+    """
+    unknown = sorted(set(only) - {d["name"] for d in templates["deployments"]})
+    if unknown:
+        known = ", ".join(d["name"] for d in templates["deployments"])
+        raise CommandError(f"no deployment template named {', '.join(unknown)} (there are: {known})")
+    return [d for d in templates["deployments"] if not only or d["name"] in only]
+
+
 def connection_file(
     templates: dict[str, Any], connection: str, block_document_id: str, *, now: datetime, start_in: timedelta,
     only: Sequence[str] = (),
@@ -66,11 +79,7 @@ def connection_file(
     Raises:
         CommandError: ``only`` names a template that does not exist.
     """
-    chosen = [d for d in templates["deployments"] if not only or d["name"] in only]
-    unknown = sorted(set(only) - {d["name"] for d in templates["deployments"]})
-    if unknown:
-        known = ", ".join(d["name"] for d in templates["deployments"])
-        raise CommandError(f"no deployment template named {', '.join(unknown)} (there are: {known})")
+    chosen = chosen_templates(templates, only)
     anchor = (now + start_in).astimezone(UTC).replace(microsecond=0)
     deployments = []
     for template in chosen:
@@ -116,26 +125,20 @@ def deploy_connection(
     require_server()
     block_id = _connection_block_id(connection)
     templates = load_templates()
+    entrypoints = {str(template["entrypoint"]) for template in chosen_templates(templates, only)}
+    flows: dict[str, Any] = {}
+    if not print_only:
+        _ensure_pool(pool)
+        # The flows are imported (seconds on a busy machine) before the schedules' anchor is taken, so that a short
+        # ``start_in`` still lies ahead when the scheduler first sees the schedules; each flow once.
+        flows = {entrypoint: _load_flow(entrypoint) for entrypoint in entrypoints}
     generated = connection_file(templates, connection, block_id, now=datetime.now(UTC), start_in=start_in, only=only)
-    if print_only:
-        return [yaml.safe_dump(_in_pool(generated, pool), sort_keys=False, allow_unicode=True)]
-    _ensure_pool(pool)
-    entrypoints = {str(deployment["entrypoint"]) for deployment in generated["deployments"]}
-    flows = {entrypoint: _load_flow(entrypoint) for entrypoint in entrypoints}  # each flow imported once
-    # The schedules' anchor is taken again once the flows are imported (seconds on a busy machine): a short
-    # ``start_in`` still lies ahead when the scheduler first sees the schedules.
-    generated = connection_file(templates, connection, block_id, now=datetime.now(UTC), start_in=start_in, only=only)
-    return [
-        _apply(deployment, generated.get("pull") or [], flows[str(deployment["entrypoint"])])
-        for deployment in _in_pool(generated, pool)["deployments"]
-    ]
-
-
-def _in_pool(generated: dict[str, Any], pool: str) -> dict[str, Any]:
-    """``generated`` with every deployment sent to the work pool ``pool``."""
     for deployment in generated["deployments"]:
         deployment["work_pool"] = {**deployment.get("work_pool", {}), "name": pool}
-    return generated
+    if print_only:
+        return [yaml.safe_dump(generated, sort_keys=False, allow_unicode=True)]
+    pull_steps = generated.get("pull") or []
+    return [_apply(d, pull_steps, flows[str(d["entrypoint"])]) for d in generated["deployments"]]
 
 
 def _load_flow(entrypoint: str) -> Any:
