@@ -97,7 +97,7 @@ def descendants(pid: int) -> list[tuple[int, str]]:
     """The processes ``pid`` started, and theirs, each with its start time (from ``/proc``; none without it)."""
     children: dict[int, list[tuple[int, str]]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
-        fields = _stat(int(entry.name))
+        fields = process_stat(int(entry.name))
         if fields is not None:
             children.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
     found, pending = [], list(children.get(pid, []))
@@ -110,11 +110,11 @@ def descendants(pid: int) -> list[tuple[int, str]]:
 
 def _start_time(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks after boot), or None when there is no such process."""
-    fields = _stat(pid)
+    fields = process_stat(pid)
     return fields[19] if fields is not None else None
 
 
-def _stat(pid: int) -> list[str] | None:
+def process_stat(pid: int) -> list[str] | None:
     """The fields of ``/proc/PID/stat`` after the command's name (state, parent, ...), or None: no such process."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()

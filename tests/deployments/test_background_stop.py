@@ -7,12 +7,12 @@ import os
 import time
 from pathlib import Path
 
-from tests.deployments.prefect_server import _stat, start_background
+from tests.deployments.prefect_server import process_stat, start_background
 
 
 def running(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
-    fields = _stat(pid)
+    fields = process_stat(pid)
     return fields is not None and fields[0] != "Z"
 
 
