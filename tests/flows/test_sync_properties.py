@@ -217,7 +217,14 @@ def test_both_systems_agree_after_a_fault_free_round(
     for emulator in (crm, erp):
         emulator.control("POST", "reset", json={"seed": "none"})
         emulator.control("DELETE", "faults")
-    workdir = Path(tempfile.mkdtemp(prefix="tandem-property-"))
+    with tempfile.TemporaryDirectory(prefix="tandem-property-") as directory:
+        _check_a_round(crm, erp, ops, policy, Path(directory))
+
+
+def _check_a_round(
+    crm: RunningEmulator, erp: RunningEmulator, ops: list[tuple[Any, ...]], policy: ConflictPolicy, workdir: Path
+) -> None:
+    """Apply ``ops``, then the fault-free round, with the connection's mapping and store in ``workdir``."""
     (workdir / "mapping.yaml").write_text(yaml.safe_dump(MAPPING))
     block = SyncConnection(
         salesforce=salesforce_block(crm, read_timeout=2.0), erp=erp_block(erp, operation_timeout=2.0),
