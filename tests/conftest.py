@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.emulator import RunningEmulator, start_emulator
-from tests.support.prefect_harness import prefect_harness, run_directory
+from tests.support.prefect_database import run_directory
+from tests.support.prefect_harness import prefect_harness
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -26,8 +27,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 @pytest.fixture(scope="session")
 def shared_prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A temporary Prefect server and database for the whole session (Prefect's test harness, its database
-    copied from one already migrated: tests/support/prefect_harness.py)."""
+    """A temporary Prefect server and database for the whole session (what Prefect's test harness starts, its
+    database copied from one already migrated: tests/support/prefect_harness.py)."""
     with prefect_harness(run_directory(tmp_path_factory)):
         yield
 

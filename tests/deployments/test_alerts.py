@@ -36,8 +36,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Completed, Crashed, Failed, Pending, Running, Scheduled
 
 from ops.alerts import automation_prefix, install, schedule_interval
-from tests.deployments.prefect_server import ROOT, PrefectServer, free_port, prefect_server, server_env
-from tests.support.prefect_harness import run_directory
+from tests.support.prefect_database import run_directory
+from tests.support.prefect_server import ROOT, PrefectServer, free_port, prefect_server, server_env
 
 SERVER_STARTUP_SECONDS = 120.0
 TANDEM = ROOT / ".venv" / "bin" / "tandem"

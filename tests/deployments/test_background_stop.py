@@ -1,4 +1,4 @@
-"""Stopping the deployment tests' background commands (tests/deployments/prefect_server.py) leaves nothing running:
+"""Stopping the deployment tests' background commands (tests/support/prefect_server.py) leaves nothing running:
 a worker starts each flow run in a process group of its own, which a signal to the worker's group misses."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from tests.deployments.prefect_server import process_stat, start_background
+from tests.support.prefect_server import process_stat, start_background
 
 
 def running(pid: int) -> bool:

@@ -39,9 +39,9 @@ from sqlmodel import select
 from tandem.mapping import MAPPINGS_DIR, load_mapping_set
 from tandem.store import create_store_engine, session_scope
 from tandem.store.tables import RunState, SyncRun
-from tests.deployments.prefect_server import ROOT, Background, PrefectServer
 from tests.flows.conftest import save_connection
 from tests.support.emulator import RunningEmulator
+from tests.support.prefect_server import ROOT, Background, PrefectServer
 from web.sources import schedule
 
 POOL = "tandem"

@@ -1,6 +1,6 @@
 """Scale-out on Prefect's own engine: a partitioned full sync shared by two process workers of one work pool.
 
-A real ``prefect server start`` and two ``prefect worker start --pool tandem`` processes (tests/deployments/
+A real ``prefect server start`` and two ``prefect worker start --pool tandem`` processes (tests/support/
 prefect_server.py); the connection's deployments made by ``tandem deploy`` (full-sync and sync-partition). The same
 data (ERP customers and Salesforce accounts, a few of them with the same names) is synced twice from empty systems:
 once unsplit (the full-sync flow called in this process, against the same server: a flow run without partitions
@@ -33,10 +33,10 @@ from ops.deploy import deploy_connection
 from tandem.store import create_store_engine, list_watermarks, session_scope
 from tandem.store.tables import SyncRun
 from tasks.partition import salesforce_limit
-from tests.deployments.prefect_server import Background, PrefectServer, stop_all
 from tests.flows.conftest import erp_block, salesforce_block, save_connection
 from tests.flows.test_partitioned_sync import read_all, store_state, system_state
 from tests.support.emulator import RunningEmulator
+from tests.support.prefect_server import Background, PrefectServer, stop_all
 
 POOL = "tandem"
 CONNECTION = "partitioned"

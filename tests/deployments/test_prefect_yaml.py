@@ -16,7 +16,7 @@ from prefect.utilities.schema_tools import ValidationError, validate
 
 from tandem.deploy import PROJECT_ROOT, set_project_directory
 from tandem.mapping import MAPPINGS_DIR, load_mapping_set
-from tests.deployments.prefect_server import ROOT
+from tests.support.prefect_server import ROOT
 
 SHIPPED = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 #: What the run form's block selector sends for the connection.

@@ -26,8 +26,8 @@ from tests.support.emulator import RunningEmulator
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server(shared_prefect_harness: None) -> None:
-    """A temporary Prefect server and database for the whole session (Prefect's test harness, its database
-    copied from one already migrated: tests/support/prefect_harness.py); one per worker (tests/conftest.py)."""
+    """A temporary Prefect server and database for the whole session (what Prefect's test harness starts, its
+    database copied from one already migrated: tests/support/prefect_harness.py); one per worker (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -21,10 +21,10 @@ from flows.initial_import import initial_import
 from flows.parameters import EntityName
 from tandem.store import create_store_engine, session_scope
 from tandem.store.tables import Binding, ConnectionLock, RunState, SyncRun
-from tests.deployments.prefect_server import ROOT
 from tests.flows.clients import erp_client, erp_write, salesforce
 from tests.flows.conftest import save_connection
 from tests.support.emulator import RunningEmulator
+from tests.support.prefect_server import ROOT
 
 BASE = [EntityName(e) for e in ("currency", "salesperson", "payment_term", "customer")]
 NEW = 600  # three sObject Collections upserts of 200

@@ -34,12 +34,12 @@ from tandem.mapping import Direction
 from tandem.status.cards import CardStatus
 from tandem.status.review import JobStatus
 from tandem.status.tasks_due import local_today
-from tests.deployments.prefect_server import ROOT
 from tests.flows.clients import erp_client, erp_write, salesforce, sf_task
 from tests.flows.conftest import TASK, save_connection
 from tests.support.chromium import dump_dom, screenshot
 from tests.support.emulator import RunningEmulator
 from tests.support.png import pixels
+from tests.support.prefect_server import ROOT
 from tests.support.web import serving
 from web.html import COLOURS, JOB_COLOURS
 

@@ -38,10 +38,10 @@ from tandem.store import create_store_engine, get_connection, session_scope
 from tandem.store.tables import Binding, SandboxRefresh, Watermark
 from tandem.sync.pairing import PairingError, SideRecords, read_side
 from tandem.sync.refresh import STEPS, RefreshRefusedError
-from tests.deployments.prefect_server import ROOT
 from tests.flows.clients import erp_client, erp_write, salesforce
 from tests.flows.conftest import erp_block, salesforce_block, save_connection
 from tests.support.emulator import RunningEmulator, start_emulator
+from tests.support.prefect_server import ROOT
 
 ENTITIES = ["currency", "salesperson", "payment_term", "location", "customer", "contact", "sales_order", "invoice",
             "contract"]

@@ -26,12 +26,12 @@ from tandem.mapping import MAPPINGS_DIR, Filter
 from tandem.status.cards import CardStatus, SyncCard
 from tandem.store import create_store_engine, get_connection, session_scope, update_connection
 from tandem.store.tables import Side
-from tests.deployments.prefect_server import ROOT
 from tests.flows.clients import erp_client, erp_write, salesforce
 from tests.flows.conftest import save_connection
 from tests.support.chromium import dump_dom, screenshot
 from tests.support.emulator import RunningEmulator
 from tests.support.png import pixels
+from tests.support.prefect_server import ROOT
 from tests.support.web import serving
 from web.html import COLOURS
 from web.sources import card_source

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 
-from tests.support.prefect_harness import database_from_template
+from tests.support.prefect_database import database_from_template
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = Path(sys.executable).with_name("prefect")
@@ -210,7 +212,7 @@ def wait_until_healthy(server: PrefectServer, timeout: float) -> None:
     while time.monotonic() < deadline:
         if not server.process.running():
             raise AssertionError(
-                f"prefect server start exited with {server.process.popen.returncode} before it was healthy\n"
+                f"the {server.process.name} exited with {server.process.popen.returncode} before it was healthy\n"
                 f"{server.process.log_tail()}"
             )
         try:
@@ -234,7 +236,7 @@ def prefect_server(
     """``prefect server start`` on a free port with its own home and database under ``directory``.
 
     The database (``PREFECT_HOME``'s ``prefect.db``, Prefect's default) starts as a copy of the run's migrated
-    template in ``shared_dir`` (tests/support/prefect_harness.py), so that the server's migrations find nothing to
+    template in ``shared_dir`` (tests/support/prefect_database.py), so that the server's migrations find nothing to
     do. ``extra_env`` are settings of the server process only (``PREFECT_SERVER_SERVICES_...``: which services
     run and how often they loop), on top of :func:`server_env`'s.
     """
@@ -251,3 +253,15 @@ def prefect_server(
             server = PrefectServer(home=home, port=port, process=process)
             wait_until_healthy(server, timeout)
         yield server
+
+
+#: How long a server is given to take what this process still has queued for it.
+DRAIN_SECONDS = 60.0
+
+
+def send_what_is_queued() -> None:
+    """Send the events and log lines this process queued for its Prefect server while it still runs (a flow run in
+    this process, a block saved), and stop their workers. Left queued for a stopped server, they would hang this
+    process where it drains them, when it exits (or at the next server's end)."""
+    for worker in (EventsWorker, APILogWorker):
+        worker.drain_all(timeout=DRAIN_SECONDS, at_exit=False)
