@@ -70,18 +70,6 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, check=False)
 
 
-def cli_here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``tandem ARGS`` through the command line's entry point in this process (Prefect's settings are this test
-    run's); its exit code, output and errors."""
-    capsys.readouterr()
-    try:
-        code = main(list(args))
-    except SystemExit as exited:  # argparse refuses the arguments
-        code = int(exited.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def review(fresh: tuple[RunningEmulator, RunningEmulator], tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Connection ``review``: a first full sync whose ERP reads are refused (as a wrong token secret is), then one
@@ -303,11 +291,11 @@ def test_the_tasks_due_today_and_tomorrow_with_their_sync_status(
     printed = cli("tasks", "due", "--connection", "duetasks", "--json")
     assert printed.returncode == 0, printed.stderr
     assert [t["id"] for t in json.loads(printed.stdout)["tasks"]] == [t["id"] for t in listing["tasks"]]
-    code, out, err = cli_here(capsys, "tasks", "due", "--connection", "duetasks", "--owner", tasks["other"]["Username"])
-    assert code == 0, err
+    capsys.readouterr()
+    assert main(["tasks", "due", "--connection", "duetasks", "--owner", tasks["other"]["Username"]]) == 0
+    out = capsys.readouterr().out
     assert "due today" in out and "Visit Globex" in out and "Call Acme" not in out
-    code, _, err = cli_here(capsys, "tasks", "due", "--connection", "duetasks", "--owner", "nobody@nowhere.example")
-    assert code == 2
-    assert "tandem tasks: no Salesforce user with the username 'nobody@nowhere.example'\n" in err
-    code, _, err = cli_here(capsys, "tasks", "due", "--connection", "duetasks", "--today", "tomorrow")
-    assert code == 2 and "--today" in err
+    assert main(["tasks", "due", "--connection", "duetasks", "--owner", "nobody@nowhere.example"]) == 2
+    assert "tandem tasks: no Salesforce user with the username 'nobody@nowhere.example'\n" in capsys.readouterr().err
+    assert main(["tasks", "due", "--connection", "duetasks", "--today", "tomorrow"]) == 2
+    assert "--today" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import prefect
+import prefect.context
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.support.prefect_database import database_from_template
@@ -65,6 +66,9 @@ def prefect_harness(shared_dir: Path) -> Iterator[PrefectServer]:
             server = PrefectServer(home=home, port=port, process=process)
             wait_until_healthy(server, STARTUP_TIMEOUT_SECONDS)
         stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+        # Threads started without this context (a web app served in one, a flow run in another) see the settings
+        # too: they become the process's global settings, as Prefect's harness makes them (its own helper).
+        stack.enter_context(prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()))
         yield server
         send_what_is_queued()
 
