@@ -36,6 +36,7 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling, Completed, Scheduled
 from sqlmodel import select
 
+from ops.cli import main
 from tandem.mapping import MAPPINGS_DIR, load_mapping_set
 from tandem.store import create_store_engine, session_scope
 from tandem.store.tables import RunState, SyncRun
@@ -326,13 +327,15 @@ def tandem_cli_slow_import(server: PrefectServer, *args: str) -> subprocess.Comp
 
 
 def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_the_run(
-    server: PrefectServer, worker: Background, pool: str, connection: Path
+    server: PrefectServer, worker: Background, pool: str, connection: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    unknown = tandem_cli(server, "deploy", "--connection", "ghost")
-    assert unknown.returncode == 2 and unknown.stderr.splitlines() == [
+    # `tandem` runs in its own process for each command below once; its refusals through the same entry point here.
+    capsys.readouterr()
+    assert main(["deploy", "--connection", "ghost"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
         "tandem deploy: no Tandem Sync Connection block named 'ghost' on this Prefect server: save it first "
         "(docs/operating/deployments.md, step 4), or check the name with `prefect block ls`"
-    ], unknown.stderr
+    ]
     # The operator's path: `tandem deploy --connection NAME`, the initial import once (Run in the UI), nothing else.
     # (No flow runs in this process: its events would stay queued for this module's server after it stops.)
     # The schedules must first fire after the initial import has turned sync on (a run that fires before it is
@@ -404,10 +407,11 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     assert (by_id[str(marked.id)]["state"], by_id[str(marked.id)]["needs_attention"]) == ("NeedsAttention", True)
     assert by_id[str(marked.id)]["deployment"] == f"{CONNECTION}-full-sync"
     assert by_id[str(finished.id)]["needs_attention"] is (finished.state_name != "Completed")
-    table = tandem_cli(server, "runs", "--connection", CONNECTION).stdout
+    assert main(["runs", "--connection", CONNECTION]) == 0
+    table = capsys.readouterr().out
     assert "! NeedsAttention" in table and "need attention (!): tandem failures --connection operator" in table
-    ghost = tandem_cli(server, "runs", "--connection", "ghost")
-    assert ghost.returncode == 2 and ghost.stderr.splitlines() == [
+    assert main(["runs", "--connection", "ghost"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
         "tandem runs: connection 'ghost' has no deployments on this Prefect server: tandem deploy --connection ghost"]
 
     # `tandem schedule` shows the server's real next run of that deployment.
@@ -420,7 +424,9 @@ def test_a_connections_shipped_schedule_fires_by_itself_and_a_worker_completes_t
     assert rows[name]["next_run_at"] is not None and rows[name]["warning"] is None, rows[name]
 
 
-def test_the_schedule_view_reads_the_prefect_server(server: PrefectServer, deployed: str, connection: Path) -> None:
+def test_the_schedule_view_reads_the_prefect_server(
+    server: PrefectServer, deployed: str, connection: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     upcoming = (datetime.now(UTC) + timedelta(minutes=3)).replace(microsecond=0)
     chosen = {"connection": connection_ref()}
     with client() as prefect:  # what a worker leaves behind (a finished run) and a run scheduled by hand
@@ -441,11 +447,9 @@ def test_the_schedule_view_reads_the_prefect_server(server: PrefectServer, deplo
     assert by_name["deletion-sweep/deletion-sweep-daily"].how_often == "daily at 02:00 UTC (paused)"
     assert by_name["full-sync/full-sync"].how_often == "on demand"
 
-    printed = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "ops.cli", "schedule", "--json"],
-        cwd=ROOT, env=server.env(), capture_output=True, text=True, timeout=120, check=True,
-    )
-    shown = json.loads(printed.stdout)
+    capsys.readouterr()
+    assert main(["schedule", "--json"]) == 0  # the command in its own process: the shipped-schedule test
+    shown = json.loads(capsys.readouterr().out)
     assert shown["source"] == server.api_url
     last_states = {d["deployment"]: d["last_run_state"] for d in shown["deployments"]}
     assert last_states["incremental-sync/incremental-erp-to-crm"] == "Completed"

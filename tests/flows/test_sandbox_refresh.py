@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,36 +298,53 @@ def _recorded_steps(world: World) -> set[str]:
         return set(refresh.steps) if refresh is not None else set()
 
 
-@pytest.mark.parametrize("step", STEPS[1:])
-def test_killed_in_any_step_a_second_run_finishes_with_the_same_end_state(
-    world: World, uninterrupted: Outcome, step: str
-) -> None:
-    """The flow's process is killed (SIGKILL) once the step before ``step`` is recorded: Salesforce answers
-    slowly, so the process is then inside ``step`` (store-only steps take milliseconds: the kill lands in them
-    or just after). The next run resumes and ends where an uninterrupted run ends."""
-    org_id = world.restore()
+def _killed_after_a_new_step(world: World, org_id: str) -> str | None:
+    """Run the procedure in its own process with Salesforce answering slowly, and kill the process (SIGKILL) once it
+    has recorded a step it did not find recorded; return the step it was killed in (the first one not recorded), or
+    ``None`` when the kill came after the last."""
+    found = _recorded_steps(world)
     world.crm.control("POST", "faults", json={"pattern": ".*", "kind": "latency", "latency_ms": 200,
                                               "probability": 1.0})
-    previous = STEPS[STEPS.index(step) - 1]
     code = ("from flows.sandbox_refresh import sandbox_refresh; "
             f"sandbox_refresh(connection='sb', confirm_org_id='{org_id}')")
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while previous not in _recorded_steps(world):
+        while not _recorded_steps(world) - found:
             assert process.poll() is None, "the flow ended before it could be killed"
-            assert time.monotonic() < deadline, f"the flow never finished {previous}"
+            assert time.monotonic() < deadline, f"the flow recorded no step after {sorted(found)}"
             time.sleep(0.05)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):  # already gone: it ended as the step was recorded
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     world.crm.control("DELETE", "faults")
-    assert "resync" not in _recorded_steps(world) or step == "resync"
+    recorded = _recorded_steps(world)
+    return next((step for step in STEPS if step not in recorded), None)
+
+
+def test_killed_in_each_step_in_turn_every_next_run_resumes_and_the_last_ends_as_an_uninterrupted_run(
+    world: World, uninterrupted: Outcome
+) -> None:
+    """Runs one after another, each killed once it has recorded a step (Salesforce answers slowly, so the process
+    is then inside the next; store-only steps take milliseconds: the kill lands in them or just after), each
+    resuming what the one before left (after the dead run's lock ran out, 3 s). A last run in this process ends the
+    procedure where an uninterrupted run ends."""
+    org_id = world.restore()
+    killed_in: list[str] = []
+    while (step := _killed_after_a_new_step(world, org_id)) is not None:
+        killed_in.append(step)
+        if step == "resync":
+            break
+    # Every run got further than the one before, the first was killed in the first step after the check, the
+    # last inside the resync.
+    assert killed_in[0] == "clear-subscription-data" and killed_in[-1] == "resync", killed_in
+    assert [STEPS.index(step) for step in killed_in] == sorted({STEPS.index(step) for step in killed_in}), killed_in
 
     sandbox_refresh(connection="sb", confirm_org_id=org_id)  # waits out the dead run's lock (3 s), resumes
 
-    assert fingerprint(world) == uninterrupted.end
+    assert fingerprint(world) == uninterrupted.end, killed_in
     with session_scope(world.engine(), write=False) as session:
         refresh = session.exec(select(SandboxRefresh)).one()
         assert refresh.finished_at is not None and set(refresh.steps) == set(STEPS)
