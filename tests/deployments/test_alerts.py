@@ -36,6 +36,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Completed, Crashed, Failed, Pending, Running, Scheduled
 
 from ops.alerts import automation_prefix, install, schedule_interval
+from ops.cli import main
 from tests.support.prefect_database import run_directory
 from tests.support.prefect_server import ROOT, PrefectServer, free_port, prefect_server, server_env
 
@@ -219,6 +220,15 @@ def tandem(
                           timeout=timeout, check=False)
 
 
+def tandem_here(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``tandem ARGS`` through the command line's entry point in this process (its client uses the module's
+    server): each command runs once in its own process above, its other answers come from here."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["tandem", *args], code, out, err)
+
+
 @pytest.fixture(scope="module")
 def installed(alerts_server: PrefectServer, deployments: Deployments, webhook_block: str) -> str:
     """``tandem alerts install --connection acme --notify custom-webhook/ops``, run for real; its output."""
@@ -245,7 +255,8 @@ def about(run_id: UUID, word: str) -> Callable[[Notification], bool]:
 # --- the command ---------------------------------------------------------------------------------------------
 
 def test_install_creates_the_alerts_and_installing_again_replaces_them(
-    alerts_server: PrefectServer, client: SyncPrefectClient, installed: str, webhook_block: str
+    alerts_server: PrefectServer, client: SyncPrefectClient, installed: str, webhook_block: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     prefix = automation_prefix(CONNECTION)
     expected = {f"{prefix} run failed", f"{prefix} run crashed", f"{prefix} run needs attention",
@@ -253,7 +264,7 @@ def test_install_creates_the_alerts_and_installing_again_replaces_them(
     assert all(f"created   {name}" in installed for name in expected), installed
     assert "no overdue alert for the unscheduled deployments: acme-full-sync" in installed
 
-    again = tandem(alerts_server, "alerts", "install", "--connection", CONNECTION, "--notify", webhook_block)
+    again = tandem_here(capsys, "alerts", "install", "--connection", CONNECTION, "--notify", webhook_block)
     assert again.returncode == 0, again.stderr
     assert all(f"replaced  {name}" in again.stdout for name in expected), again.stdout
     names = [a.name for a in client.read_automations() if a.name.startswith(prefix)]
@@ -389,13 +400,17 @@ def test_no_prefect_server_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(done, "no Prefect server answers at http://127.0.0.1:")
 
 
-def test_a_connection_without_deployments_is_one_line(alerts_server: PrefectServer, webhook_block: str) -> None:
-    done = tandem(alerts_server, "alerts", "install", "--connection", "ghost", "--notify", webhook_block)
+def test_a_connection_without_deployments_is_one_line(
+    alerts_server: PrefectServer, webhook_block: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = tandem_here(capsys, "alerts", "install", "--connection", "ghost", "--notify", webhook_block)
     assert_one_line_error(done, "no deployments of connection 'ghost'", "tandem deploy --connection ghost")
 
 
-def test_an_unknown_notification_block_is_one_line(alerts_server: PrefectServer, deployments: Deployments) -> None:
-    done = tandem(alerts_server, "alerts", "install", "--connection", CONNECTION, "--notify", "custom-webhook/nope")
+def test_an_unknown_notification_block_is_one_line(
+    alerts_server: PrefectServer, deployments: Deployments, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = tandem_here(capsys, "alerts", "install", "--connection", CONNECTION, "--notify", "custom-webhook/nope")
     assert_one_line_error(done, "no notification block custom-webhook/nope", "prefect block create custom-webhook",
                           "slack-webhook")
 
