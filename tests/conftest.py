@@ -53,9 +53,9 @@ def shared_erp_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
 #: the day's CPU cuts: the sandbox refresh's about 2½ minutes on its worker (its kills in one chain), the operator
 #: path's 3 with a schedule that must fire by itself, the others 1 to 2). With ``--dist loadfile`` a worker that
 #: starts one of these near the end keeps the whole run waiting, so they are handed out first; every other file
-#: keeps its place. (This needs
-#: ``--no-loadscope-reorder`` in pyproject.toml's addopts: by default xdist hands out the files with the most tests
-#: first, whatever the collection order, and the sandbox refresh started a minute late.)
+#: keeps its place. (This needs ``--no-loadscope-reorder`` in pyproject.toml's addopts: by default xdist hands out
+#: the files with the most tests first, whatever the collection order, and the sandbox refresh started a minute
+#: late.)
 LONGEST_FIRST = (
     "tests/flows/test_sandbox_refresh.py",
     "tests/deployments/test_operator_path.py",

@@ -27,14 +27,7 @@ import prefect
 import prefect.context
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.support.prefect_database import database_from_template
-from tests.support.prefect_server import (
-    PrefectServer,
-    free_port,
-    send_what_is_queued,
-    start_background,
-    wait_until_healthy,
-)
+from tests.support.prefect_server import PrefectServer, free_port, send_what_is_queued, started_server
 
 STARTUP_TIMEOUT_SECONDS = 120
 #: Server services whose records no harness test reads (see the module's docstring).
@@ -59,12 +52,10 @@ def prefect_harness(shared_dir: Path) -> Iterator[PrefectServer]:
     port = free_port()
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, directory, ignore_errors=True)
-        with database_from_template(shared_dir, database):
-            process = start_background("harness server", _uvicorn(port), directory / "server.log",
-                                       _server_env(home, database))
-            stack.callback(process.stop)
-            server = PrefectServer(home=home, port=port, process=process)
-            wait_until_healthy(server, STARTUP_TIMEOUT_SECONDS)
+        server = stack.enter_context(started_server(
+            "harness server", _uvicorn(port), _server_env(home, database), home=home, port=port, database=database,
+            shared_dir=shared_dir, log_path=directory / "server.log", timeout=STARTUP_TIMEOUT_SECONDS,
+        ))
         stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
         # Threads started without this context (a web app served in one, a flow run in another) see the settings
         # too: they become the process's global settings, as Prefect's harness makes them (its own helper).

@@ -132,7 +132,8 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 @dataclass
 class PrefectServer:
-    """A started ``prefect server start`` and the environment that points the CLI and clients at it."""
+    """A started Prefect server (``prefect server start``, or the harness's) and the environment that points the CLI
+    and clients at it."""
 
     home: Path
     port: int
@@ -243,12 +244,24 @@ def prefect_server(
     home = directory / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    with started_server(
+        "server", [str(PREFECT), "server", "start"], server_env(home, port, **extra_env), home=home, port=port,
+        database=home / "prefect.db", shared_dir=shared_dir, log_path=directory / "server.log", timeout=timeout,
+    ) as server:
+        yield server
+
+
+@contextmanager
+def started_server(
+    name: str, command: list[str], env: dict[str, str], *, home: Path, port: int, database: Path, shared_dir: Path,
+    log_path: Path, timeout: float,
+) -> Iterator[PrefectServer]:
+    """Run ``command`` (a Prefect server listening on ``port``, on the SQLite file ``database``) in the background
+    for the ``with`` block, once ``/api/health`` answers; its database starts as a copy of the run's migrated
+    template in ``shared_dir`` (tests/support/prefect_database.py), so that its migrations find nothing to do."""
     with ExitStack() as stack:
-        with database_from_template(shared_dir, home / "prefect.db"):
-            process = start_background(
-                "server", [str(PREFECT), "server", "start"], directory / "server.log",
-                server_env(home, port, **extra_env),
-            )
+        with database_from_template(shared_dir, database):
+            process = start_background(name, command, log_path, env)
             stack.callback(process.stop)
             server = PrefectServer(home=home, port=port, process=process)
             wait_until_healthy(server, timeout)
