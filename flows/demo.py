@@ -19,8 +19,10 @@ CONNECTION = "demo"
 
 
 def _prepare_environment(directory: Path) -> None:
-    """Keep Prefect's home and its temporary server's database inside the demo directory."""
+    """Keep Prefect's home and its temporary server's database inside the demo directory (created here: Prefect
+    makes only the last directory of its home, and on a first run it warns that it could not)."""
     os.environ.setdefault("PREFECT_HOME", str((directory / "prefect").resolve()))
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # The temporary server's telemetry cannot reach the internet from here; do not let it try.

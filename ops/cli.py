@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 
 #: Verbs that load a connection's blocks: without PREFECT_API_URL they read the demo's (ops/prefect_home.py).
 READS_BLOCKS = frozenset({"card", "serve", "failures", "check", "couple", "uncouple", "tasks", "pairing"})
+#: Prefect's background senders warn "Still processing items: 1 items remaining..." when a command ends with an
+#: event or a log line queued (a block read emits one): a progress line, not a problem; their errors still show.
+QUIET_SENDERS = ("EventsWorker", "APILogWorker")
 EMULATORS = {
     "salesforce": ("emulators.salesforce.cli", "a local Salesforce REST API (HTTPS) for the demo and the tests"),
     "erp": ("emulators.erp.cli", "a local SuiteTalk-style SOAP ERP for the demo and the tests"),
@@ -227,13 +231,17 @@ def _show_card(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from emulators.common.server import bind_socket
     from web.app import create_app
     from web.sources import load_connection
 
-    # Before listening: a missing block or server is one line, and a temporary Prefect server starts here,
-    # not inside the first request (where it cannot).
-    load_connection(args.connection)
-    uvicorn.run(create_app(args.connection), host=args.host, port=args.port)
+    # The port first (a bad or busy one is one line at once), then the connection: a missing block or server is
+    # one line, and a temporary Prefect server starts here, not inside the first request (where it cannot).
+    sock = bind_socket(args.host, args.port)
+    with sock:
+        load_connection(args.connection)
+        config = uvicorn.Config(create_app(args.connection), host=args.host, port=sock.getsockname()[1])
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -309,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     from tandem.errors import CommandError
 
     argv = sys.argv[1:] if argv is None else argv
+    for sender in QUIET_SENDERS:
+        logging.getLogger(sender).setLevel(logging.ERROR)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:

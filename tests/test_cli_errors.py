@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST_SECONDS = 10.0
 
 
-def tandem(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run ``tandem ARGS`` with a clean Prefect environment; return the result and its wall time."""
+def tandem(*args: str, cwd: Path, **prefect: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``tandem ARGS`` with a clean Prefect environment (only the ``PREFECT_*`` settings given); return the
+    result and its wall time."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(HOME=str(cwd), PYTHONPATH=str(ROOT))
+    env.update(HOME=str(cwd), PYTHONPATH=str(ROOT), **prefect)
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=60)
@@ -74,6 +75,16 @@ def test_an_address_this_machine_does_not_have_is_one_line(tmp_path: Path) -> No
     done, _ = tandem("emulate", "salesforce", "--host", "192.0.2.1", "--port", "0", "--data-dir", str(tmp_path),
                      cwd=tmp_path)
     assert_one_line_error(done, "tandem emulate: cannot listen on '192.0.2.1'", "127.0.0.1")
+
+
+@pytest.mark.parametrize("port", ["99999", "busy"])
+def test_serve_refuses_a_bad_or_busy_port_before_it_reads_a_block(port: str, listening: int, tmp_path: Path) -> None:
+    chosen = str(listening) if port == "busy" else port
+    # A server is set (nothing answers there): the port is checked first, so no block is looked for.
+    done, took = tandem("serve", "--port", chosen, cwd=tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    expected = f"127.0.0.1:{listening} is already in use" if port == "busy" else "--port 99999 is not a port"
+    assert_one_line_error(done, f"tandem serve: {expected}", "0 ")
+    assert took < FAST_SECONDS
 
 
 def test_bind_socket_raises_listen_error_and_closes_nothing_it_should_keep(listening: int) -> None:

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 
 class ListenError(Exception):
-    """The emulator cannot listen where it was asked to: a port out of range, a port in use, an address
-    this machine does not have. The message says which and what to do; the command prints it and exits 2."""
+    """A server (an emulator, or ``tandem serve``'s pages) cannot listen where it was asked to: a port out of
+    range, a port in use, an address this machine does not have. The message says which and what to do; the
+    command prints it and exits 2."""
