@@ -60,8 +60,9 @@ def run_demo(directory: Path = DEMO_DIR, crm: str = "salesforce") -> int:
     erp = start_emulator("erp", directory / f"erp{suffix}", "--seed", "demo")
     try:
         erp_info = erp.info
-        print(f"  {label}: {crm_emulator.base_url}  (CA {crm_emulator.ca_cert})")
-        print(f"  ERP:        {erp_info['wsdl_url']}  (account {erp_info['account']})")
+        width = len(label) + 1
+        print(f"  {label + ':':<{width}} {crm_emulator.base_url}  (CA {crm_emulator.ca_cert})")
+        print(f"  {'ERP:':<{width}} {erp_info['wsdl_url']}  (account {erp_info['account']})")
         connection = SyncConnection(
             **_crm_credentials(crm_emulator, hubspot),
             erp=ErpCredentials(
