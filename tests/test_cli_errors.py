@@ -99,15 +99,16 @@ def test_bind_socket_raises_listen_error_and_closes_nothing_it_should_keep(liste
         sock.close()
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("card", "crm", "Contact", "0035g0000000001AAA"),
-        ("failures",),
-        ("serve", "--port", "0"),
-        ("check", "--connection", "acme"),
-    ],
-)
+#: The commands that read a connection's block, each as a user would type it.
+BLOCK_READERS = [
+    ("card", "crm", "Contact", "0035g0000000001AAA"),
+    ("failures",),
+    ("serve", "--port", "0"),
+    ("check", "--connection", "acme"),
+]
+
+
+@pytest.mark.parametrize("args", BLOCK_READERS)
 def test_without_a_prefect_server_or_a_demo_the_block_readers_say_what_to_do_at_once(
     args: tuple[str, ...], tmp_path: Path
 ) -> None:
@@ -115,6 +116,16 @@ def test_without_a_prefect_server_or_a_demo_the_block_readers_say_what_to_do_at_
     assert_one_line_error(done, f"tandem {args[0]}: no Prefect server set and no demo run in this directory",
                           "make demo", "PREFECT_API_URL")
     assert took < FAST_SECONDS  # no temporary Prefect server is started to find out
+
+
+@pytest.mark.parametrize("verb", BLOCK_READERS)
+def test_a_prefect_server_that_does_not_answer_is_one_line_at_once(verb: tuple[str, ...], tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
+        done, took = tandem(*verb, cwd=tmp_path, PREFECT_API_URL=url)
+    assert_one_line_error(done, f"tandem {verb[0]}: the Prefect server at {url} does not answer", "PREFECT_API_URL")
+    assert took < FAST_SECONDS
 
 
 def verbs() -> list[str]:
