@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from blocks.schema_cache import CachedJsonSchema
-from tandem.store import create_schema, create_store_engine
+from tandem.store import create_schema, create_store_engine, open_existing_store
 
 
 class StateStore(CachedJsonSchema, Block):
@@ -56,3 +56,12 @@ class StateStore(CachedJsonSchema, Block):
         engine = create_store_engine(self.url.get_secret_value())
         create_schema(engine)
         return engine
+
+    def get_existing_engine(self) -> Engine:
+        """Open the store for a command that only reads it (a card, the failures, the review): never a new one.
+
+        Raises:
+            StoreUnavailableError: no SQLite file at the url, or the database cannot be opened (the message
+                names the store without its password).
+        """
+        return open_existing_store(self.url.get_secret_value())

@@ -208,7 +208,7 @@ def _show_card(args: argparse.Namespace) -> int:
     from tandem.store.tables import Side
     from web.sources import card_source
 
-    cards = card_source(args.connection).cards(Side(args.side), args.object, args.id)
+    cards = card_source(args.connection, store_must_exist=True).cards(Side(args.side), args.object, args.id)
     if not cards:
         print(f"no entity of connection {args.connection!r} syncs the {args.side} type {args.object!r}",
               file=sys.stderr)
@@ -256,7 +256,7 @@ def _show_failures(args: argparse.Namespace) -> int:
         raise CommandError(f"--since: {exc}") from None
     if args.limit < 1:
         raise CommandError("--limit must be 1 or more")
-    source = failure_source(args.connection)
+    source = failure_source(args.connection, store_must_exist=True)
     try:
         found = source.failures(entity=args.entity, since=since, limit=args.limit)
     except UnknownEntityError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import yaml
+from sqlalchemy import Engine
 
 from blocks.connection import SyncConnection
 from tandem.erp.adapter import ErpAdapter
@@ -23,6 +24,7 @@ from tandem.status.history import retry_deployment
 from tandem.status.review import Review, ReviewSource
 from tandem.status.schedule import ScheduleRow, schedule_rows, schedule_warning
 from tandem.status.tasks_due import TaskList, TaskListError, TaskReader, local_today, tasks_due
+from tandem.store import StoreUnavailableError
 from tandem.store.tables import Side
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -55,15 +57,21 @@ def load_connection(name: str) -> SyncConnection:
         ) from None
 
 
-def card_source(connection: str, block: SyncConnection | None = None) -> CardSource:
+def card_source(
+    connection: str, block: SyncConnection | None = None, *, store_must_exist: bool = False
+) -> CardSource:
     """The card source of the Tandem Sync Connection block called ``connection`` (loaded unless given).
 
+    ``store_must_exist`` for a command that reads the store once (``tandem card``): a missing SQLite file is an
+    error instead of a new empty store (the web app's store is created when first asked, as a run would).
+
     Raises:
-        CommandError: no such block, no Prefect server, or the connection's mapping set is invalid.
+        CommandError: no such block, no Prefect server, no state store, or the connection's mapping set is
+            invalid.
     """
     block = block or load_connection(connection)
     return CardSource(
-        connection=connection, store=block.store.get_engine(), mappings=_run_mappings(connection, block),
+        connection=connection, store=_store(block, store_must_exist), mappings=_run_mappings(connection, block),
         enabled_entities=block.enabled_entities(), crm_base=_crm_base(block), erp_base=block.erp.wsdl_url,
         id_fields={Side.CRM: block.crm_credentials.adapter_class().id_field, Side.ERP: ErpAdapter.id_field},
         crm_system=block.crm_system,
@@ -77,16 +85,20 @@ def _crm_base(block: SyncConnection) -> str:
     return str(block.hubspot.portal_id or "") if block.hubspot is not None else ""
 
 
-def failure_source(connection: str, block: SyncConnection | None = None) -> FailureSource:
-    """The failing-records source of the Tandem Sync Connection block called ``connection`` (loaded unless given).
+def failure_source(
+    connection: str, block: SyncConnection | None = None, *, store_must_exist: bool = False
+) -> FailureSource:
+    """The failing-records source of the Tandem Sync Connection block called ``connection`` (loaded unless given);
+    ``store_must_exist`` as for :func:`card_source`.
 
     Raises:
-        CommandError: no such block, no Prefect server, or the connection's mapping set is invalid.
+        CommandError: no such block, no Prefect server, no state store, or the connection's mapping set is
+            invalid.
     """
     block = block or load_connection(connection)
     mappings = _run_mappings(connection, block)
     return FailureSource(
-        connection=connection, store=block.store.get_engine(), entities=list(mappings.entities),
+        connection=connection, store=_store(block, store_must_exist), entities=list(mappings.entities),
         objects={name: (e.crm_object, e.erp_type) for name, e in mappings.entities.items()},
     )
 
@@ -101,6 +113,16 @@ def review_source(connection: str, block: SyncConnection | None = None) -> Revie
     mappings = _run_mappings(connection, block)
     return ReviewSource(connection=connection, store=block.store.get_engine(), mappings=mappings,
                         enabled_entities=block.enabled_entities())
+
+
+def _store(block: SyncConnection, must_exist: bool) -> Engine:
+    """The connection's state store (``must_exist``: one a run created, else a :class:`CommandError` saying so)."""
+    if not must_exist:
+        return block.store.get_engine()
+    try:
+        return block.store.get_existing_engine()
+    except StoreUnavailableError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _run_mappings(connection: str, block: SyncConnection) -> MappingSet:

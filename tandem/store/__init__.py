@@ -28,13 +28,21 @@ from tandem.store.connections import (
     list_connections,
     update_connection,
 )
-from tandem.store.engine import create_schema, create_store_engine, drop_schema, resolve_url, session_scope
+from tandem.store.engine import (
+    create_schema,
+    create_store_engine,
+    drop_schema,
+    open_existing_store,
+    resolve_url,
+    session_scope,
+)
 from tandem.store.exceptions import (
     BindingConflictError,
     ConnectionExistsError,
     ConnectionNotFoundError,
     ConnectionPairingError,
     StoreError,
+    StoreUnavailableError,
 )
 from tandem.store.hashing import content_hash, content_hashes
 from tandem.store.runs import (
@@ -87,6 +95,7 @@ __all__ = [
     "RunState",
     "Side",
     "StoreError",
+    "StoreUnavailableError",
     "SyncJob",
     "SyncRun",
     "UpsertResult",
@@ -120,6 +129,7 @@ __all__ = [
     "list_record_errors",
     "list_watermarks",
     "mark_failed",
+    "open_existing_store",
     "require_id",
     "reset_watermark",
     "resolve_url",

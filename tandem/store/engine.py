@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel
 
+from tandem.store.exceptions import StoreUnavailableError
 from tandem.store.tables import TABLES
 
 #: Environment variable naming the state store's database URL.
@@ -104,6 +105,39 @@ def _sqlite_engine(url: sa.URL, *, echo: bool) -> Engine:
             raise ValueError(f"unknown SQLite transaction mode {mode!r}")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
+    return engine
+
+
+def open_existing_store(url: str) -> Engine:
+    """Open a store that a run has already created, for a command that reads it (a card, the failures).
+
+    Unlike :func:`create_store_engine` with :func:`create_schema`, it never creates a store: a missing SQLite file
+    would otherwise become a new empty store, and every record would read as never synced. An older store is
+    upgraded, as a run would.
+
+    Raises:
+        StoreUnavailableError: the SQLite file does not exist, or the database cannot be opened.
+    """
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser().resolve()
+        if not path.is_file():
+            where = "" if Path(database).expanduser().is_absolute() else (
+                f" (the url {shown} is relative: read from this directory, {Path.cwd()}; run the command where "
+                "the connection's runs run)"
+            )
+            raise StoreUnavailableError(
+                f"no state store at {path}{where}: a run of the connection creates it, so run its initial import first"
+            )
+    engine = create_store_engine(url)
+    try:
+        create_schema(engine)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise StoreUnavailableError(f"the state store {shown} cannot be opened: {reason}") from None
     return engine
 
 

@@ -7,6 +7,11 @@ class StoreError(Exception):
     """Base class of the state store's errors."""
 
 
+class StoreUnavailableError(StoreError):
+    """A command that reads the store found none: a SQLite file that is not there, or a database that does not
+    answer. The message names the store (never its password) and what to do."""
+
+
 class ConnectionNotFoundError(StoreError):
     """No connection has the given name or id."""
 

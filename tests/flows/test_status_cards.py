@@ -22,6 +22,7 @@ from flows.full_sync import full_sync
 from flows.initial_import import initial_import
 from flows.orchestration import JobsFailedError
 from flows.parameters import EntityName
+from ops.cli import main
 from tandem.mapping import MAPPINGS_DIR, Filter
 from tandem.status.cards import CardStatus, SyncCard
 from tandem.store import create_store_engine, get_connection, session_scope, update_connection
@@ -182,3 +183,19 @@ def test_the_card_over_json_in_a_browser_and_on_the_command_line(
     assert {c["entity"]: c["status"] for c in json.loads(printed.stdout)} == {
         "contact": "up to date", "customer_contact": "sync disabled",
     }
+
+
+def test_the_command_line_reads_no_store_that_is_not_there(
+    crm: RunningEmulator, erp: RunningEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A connection whose store is not where its url says (no run yet, or another directory): one line saying
+    where it looked, instead of a new empty store whose every record reads as never synced."""
+    missing = tmp_path / "elsewhere" / "state.sqlite3"
+    save_connection("nowhere", crm, erp, missing)
+    for argv in (["card", "crm", "Contact", "003000000000001", "--connection", "nowhere"],
+                 ["failures", "--connection", "nowhere"]):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert error == f"tandem {argv[0]}: no state store at {missing}: a run of the connection creates it, so " \
+                        "run its initial import first\n"
+    assert not missing.parent.exists()

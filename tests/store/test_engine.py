@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,13 @@ from tandem.store import (
     Binding,
     BindingRecord,
     Side,
+    StoreUnavailableError,
     create_connection,
     create_schema,
     create_store_engine,
     get_connection,
     list_connections,
+    open_existing_store,
     resolve_url,
     session_scope,
     update_connection,
@@ -127,3 +130,38 @@ def test_two_sqlite_writers_that_read_first_queue_instead_of_failing(tmp_path: P
             assert [c.name for c in list_connections(session)] == ["first", "second"]
     finally:
         engine.dispose()
+
+
+def test_a_store_a_command_reads_is_never_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "runs" / "state.sqlite3"
+    with pytest.raises(StoreUnavailableError) as raised:
+        open_existing_store(f"sqlite:///{missing}")
+    assert str(raised.value) == (
+        f"no state store at {missing}: a run of the connection creates it, so run its initial import first"
+    )
+    monkeypatch.chdir(tmp_path)  # a relative url is read from the working directory: the message says which
+    with pytest.raises(StoreUnavailableError, match=f"the url sqlite:///runs/state.sqlite3 is relative: read from "
+                                                    f"this directory, {tmp_path};"):
+        open_existing_store("sqlite:///runs/state.sqlite3")
+    assert not (tmp_path / "runs").exists()  # neither a file nor its directory was made
+
+    made = create_store_engine(f"sqlite:///{missing}")
+    create_schema(made)
+    made.dispose()
+    engine = open_existing_store(f"sqlite:///{missing}")
+    try:
+        with session_scope(engine, write=False) as session:
+            assert list_connections(session) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_store_that_cannot_be_opened_is_named_without_its_password() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"postgresql+psycopg://tandem:not-this-one@127.0.0.1:{sock.getsockname()[1]}/tandem"
+        with pytest.raises(StoreUnavailableError) as raised:
+            open_existing_store(url)
+    message = str(raised.value)
+    assert message.startswith(f"the state store {url.replace('not-this-one', '***')} cannot be opened: "), message
+    assert "not-this-one" not in message and "\n" not in message
