@@ -22,6 +22,7 @@ from emulators.common.errors import ListenError
 from emulators.common.server import bind_socket
 from ops.prefect_home import DEMO_PREFECT_HOME, NO_PREFECT, use_demo_home_when_unset
 from tandem.errors import CommandError
+from tests.support.prefect_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A mistake is reported before any server starts: well under Prefect's temporary server's 15 to 30 s.
@@ -120,10 +121,8 @@ def test_without_a_prefect_server_or_a_demo_the_block_readers_say_what_to_do_at_
 
 @pytest.mark.parametrize("verb", BLOCK_READERS)
 def test_a_prefect_server_that_does_not_answer_is_one_line_at_once(verb: tuple[str, ...], tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
-        done, took = tandem(*verb, cwd=tmp_path, PREFECT_API_URL=url)
+    url = f"http://127.0.0.1:{free_port()}/api"
+    done, took = tandem(*verb, cwd=tmp_path, PREFECT_API_URL=url)
     assert_one_line_error(done, f"tandem {verb[0]}: the Prefect server at {url} does not answer", "PREFECT_API_URL")
     assert took < FAST_SECONDS
 

@@ -122,9 +122,10 @@ def open_existing_store(url: str) -> Engine:
     shown = parsed.render_as_string(hide_password=True)
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database != ":memory:" and not database.startswith("file:"):
-        path = Path(database).expanduser().resolve()
+        given = Path(database).expanduser()
+        path = given.resolve()
         if not path.is_file():
-            where = "" if Path(database).expanduser().is_absolute() else (
+            where = "" if given.is_absolute() else (
                 f" (the url {shown} is relative: read from this directory, {Path.cwd()}; run the command where "
                 "the connection's runs run)"
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from tandem.store import (
     update_connection,
     upsert_bindings,
 )
+from tests.support.prefect_server import free_port
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
@@ -157,11 +157,9 @@ def test_a_store_a_command_reads_is_never_created(tmp_path: Path, monkeypatch: p
 
 
 def test_a_store_that_cannot_be_opened_is_named_without_its_password() -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        url = f"postgresql+psycopg://tandem:not-this-one@127.0.0.1:{sock.getsockname()[1]}/tandem"
-        with pytest.raises(StoreUnavailableError) as raised:
-            open_existing_store(url)
+    url = f"postgresql+psycopg://tandem:not-this-one@127.0.0.1:{free_port()}/tandem"
+    with pytest.raises(StoreUnavailableError) as raised:
+        open_existing_store(url)
     message = str(raised.value)
     assert message.startswith(f"the state store {url.replace('not-this-one', '***')} cannot be opened: "), message
     assert "not-this-one" not in message and "\n" not in message
